@@ -1,0 +1,44 @@
+# Two commands a newcomer needs: `make dev` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: dev test lint pytest redis install bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Redis for the tests: REDIS_URL if set; else 127.0.0.1:6379, started here if nothing answers there.
+redis: $(STAMP)
+	@$(BIN)/python -m workers.redis_up
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# pytest exits 5 when it collected nothing: a suite that ran no test checked nothing, so fail.
+pytest: $(STAMP) redis
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest ran no tests" >&2; exit 1; fi; exit $$rc
+
+test: lint pytest
+
+dev: $(STAMP)
+	$(BIN)/bindery dev
+
+bench: $(STAMP) redis
+	$(BIN)/python bench/run
+
+bench-quick: $(STAMP) redis
+	$(BIN)/python bench/run --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

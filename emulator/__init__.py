@@ -1,0 +1,1 @@
+"""A stateful emulator of Twilio's Conversations REST API that enforces the binding rules."""
