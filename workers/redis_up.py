@@ -30,19 +30,35 @@ def main() -> int:
         if answers(url):
             print(f"redis: using REDIS_URL ({url.split('@')[-1]})")
             return 0
-        print(f"redis: REDIS_URL is set but nothing answers at {url.split('@')[-1]}", file=sys.stderr)
+        print(
+            f"redis: REDIS_URL is set but nothing answers at {url.split('@')[-1]}", file=sys.stderr
+        )
         return 1
     if answers(DEFAULT_REDIS_URL):
         print("redis: using 127.0.0.1:6379")
         return 0
     server = shutil.which("redis-server")
     if not server:
-        print("redis: nothing answers at 127.0.0.1:6379 and redis-server is not installed; "
-              "set REDIS_URL or install Redis", file=sys.stderr)
+        print(
+            "redis: nothing answers at 127.0.0.1:6379 and redis-server is not installed; "
+            "set REDIS_URL or install Redis",
+            file=sys.stderr,
+        )
         return 1
     subprocess.run(
-        [server, "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
-         "--save", "", "--appendonly", "no"],
+        [
+            server,
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         check=True,
     )
     for _ in range(50):

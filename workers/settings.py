@@ -74,7 +74,8 @@ class Settings:
     """Seconds a job waits for a busy lock before it is retried later."""
     twilio_timeout: float = field(default=10.0, metadata={"env": "BINDERY_TWILIO_TIMEOUT"})
     """Seconds for one HTTP call to Twilio."""
-    job_timeout: float = field(default=120.0, metadata={"env": "BINDERY_JOB_TIMEOUT"})
+    job_timeout: float = field(default=60.0, metadata={"env": "BINDERY_JOB_TIMEOUT"})
+    """Seconds a job may run; a worker that dies mid-job is noticed 60 s after this."""
     max_retries: int = field(default=8, metadata={"env": "BINDERY_MAX_RETRIES"})
     """Attempts after the first for a job that failed with a retryable error."""
 
@@ -141,9 +142,12 @@ class Settings:
                 + ", ".join(CONFLICT_POLICIES)
             )
         if self.lock_ttl <= 0 or self.twilio_timeout <= 0 or self.job_timeout <= 0:
-            raise SettingsError("BINDERY_LOCK_TTL, BINDERY_TWILIO_TIMEOUT and "
-                                "BINDERY_JOB_TIMEOUT must be positive")
-        for name, url in (("TWILIO_API_BASE_URL", self.twilio_api_base_url),
-                          ("PUBLIC_BASE_URL", self.public_base_url)):
+            raise SettingsError(
+                "BINDERY_LOCK_TTL, BINDERY_TWILIO_TIMEOUT and BINDERY_JOB_TIMEOUT must be positive"
+            )
+        for name, url in (
+            ("TWILIO_API_BASE_URL", self.twilio_api_base_url),
+            ("PUBLIC_BASE_URL", self.public_base_url),
+        ):
             if url and not re.match(r"^https?://[^/\s]+", url):
                 raise SettingsError(f"{name}: {url!r} is not an http(s) URL")

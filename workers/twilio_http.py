@@ -1,13 +1,19 @@
-"""The adapter that points the official `twilio` client at another base URL.
+"""The adapter between the official `twilio` client and the network.
 
 `edge` and `region` only change host names, and a domain's `base_url` misses the absolute
-`next_page_url`s Twilio returns, so the one reliable seam is the HTTP client: every request to a
-`*.twilio.com` host is rewritten to `TWILIO_API_BASE_URL` (scheme, host and any path prefix) before it
-is sent. Unset, the client talks to Twilio.
+`next_page_url`s Twilio returns, so the one reliable seam is the HTTP client: with a base URL
+(`TWILIO_API_BASE_URL`), every request to a `*.twilio.com` host is rewritten to it (scheme, host and
+any path prefix) before it is sent. Unset, the client talks to Twilio.
+
+It also keeps Twilio's clock: the offset between the `Date` header of the last answer and the local
+clock, so that "idle for 6 hours" is measured on the clock that stamped the conversation.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from requests.adapters import HTTPAdapter
@@ -15,31 +21,40 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 
-class RedirectingHttpClient(TwilioHttpClient):
-    """A `TwilioHttpClient` whose `*.twilio.com` requests go to `base_url` instead."""
+class BinderyHttpClient(TwilioHttpClient):
+    """A `TwilioHttpClient` that can send `*.twilio.com` requests to `base_url` instead."""
 
-    def __init__(self, base_url: str, *, timeout: float | None = None, pool_size: int = 32):
+    def __init__(self, base_url: str = "", *, timeout: float | None = None, pool_size: int = 32):
         super().__init__(timeout=timeout)
         parts = urlsplit(base_url)
-        self._scheme = parts.scheme
-        self._netloc = parts.netloc
-        self._prefix = parts.path.rstrip("/")
-        # The parent only sizes the https pool; a local emulator is usually plain http.
+        self._base = (parts.scheme, parts.netloc, parts.path.rstrip("/")) if base_url else None
+        # The parent sizes only the https pool; a local emulator is usually plain http.
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.clock_offset = 0.0
 
     def rewrite(self, url: str) -> str:
+        if self._base is None:
+            return url
         parts = urlsplit(url)
         host = parts.hostname or ""
         if host != "twilio.com" and not host.endswith(".twilio.com"):
             return url
-        return urlunsplit(
-            (self._scheme, self._netloc, self._prefix + parts.path, parts.query, parts.fragment)
-        )
+        scheme, netloc, prefix = self._base
+        return urlunsplit((scheme, netloc, prefix + parts.path, parts.query, parts.fragment))
 
     def request(self, method, url, *args, **kwargs):
-        return super().request(method, self.rewrite(url), *args, **kwargs)
+        response = super().request(method, self.rewrite(url), *args, **kwargs)
+        date = response.headers.get("Date") if response.headers else None
+        if date:
+            with contextlib.suppress(TypeError, ValueError):
+                self.clock_offset = parsedate_to_datetime(date).timestamp() - time.time()
+        return response
+
+    def now(self) -> float:
+        """Twilio's time as last seen (the `Date` header has whole seconds)."""
+        return time.time() + self.clock_offset
 
 
 def make_client(
@@ -49,8 +64,4 @@ def make_client(
     timeout: float | None = 10.0,
 ) -> Client:
     """An official `twilio.rest.Client`, redirected to `base_url` when one is given."""
-    if base_url:
-        http_client = RedirectingHttpClient(base_url, timeout=timeout)
-    else:
-        http_client = TwilioHttpClient(timeout=timeout)
-    return Client(account_sid, auth_token, http_client=http_client)
+    return Client(account_sid, auth_token, http_client=BinderyHttpClient(base_url, timeout=timeout))

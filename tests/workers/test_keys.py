@@ -1,0 +1,23 @@
+"""Each key family's literal form, pinned: a builder that drifts breaks this test, not production."""
+
+from rq import Queue
+
+from workers import keys
+
+
+def test_every_key_is_pinned():
+    pair = keys.pair_id("+15551230001", "+15550001111")
+    assert pair == "+15551230001|+15550001111"
+    sid = "CH" + "0" * 32
+    assert keys.conversation(sid) == f"bindery:conv:{sid}"
+    assert keys.conversation_pairs(sid) == f"bindery:conv:{sid}:pairs"
+    assert keys.conversation_identities(sid) == f"bindery:conv:{sid}:identities"
+    assert keys.pair(pair) == "bindery:pair:+15551230001|+15550001111"
+    assert keys.conversation_lock(sid) == f"bindery:lock:conv:{sid}"
+    assert keys.pair_lock(pair) == "bindery:lock:pair:+15551230001|+15550001111"
+    assert keys.counters() == "bindery:counters"
+    assert keys.webhook_counters() == "bindery:webhooks"
+
+
+def test_queue_name_is_bindery(fake_redis):
+    assert Queue(keys.QUEUE_NAME, connection=fake_redis).key == "rq:queue:bindery"

@@ -1,0 +1,189 @@
+"""The app's own requests, under `/api/v1`, authenticated with `Authorization: Bearer <token>`."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+from datetime import datetime
+from functools import wraps
+
+from flask import Blueprint, current_app, jsonify, request
+
+from workers.addresses import channel, is_sid, is_valid_address
+from workers.dispatch import stable_id
+from workers.settings import CONFLICT_POLICIES
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+STATES = ("active", "inactive", "closed")
+
+
+class BadRequest(ValueError):
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+@blueprint.errorhandler(BadRequest)
+def bad_request(error: BadRequest):
+    return jsonify(error=str(error), field=error.field), 400
+
+
+def require_token(view):
+    @wraps(view)
+    def checked(*args, **kwargs):
+        expected = current_app.config["BINDERY_SETTINGS"].api_token
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if (
+            not expected
+            or scheme.lower() != "bearer"
+            or not hmac.compare_digest(given.strip().encode(), expected.encode())
+        ):
+            return (
+                jsonify(error="missing or wrong bearer token"),
+                401,
+                {"WWW-Authenticate": "Bearer"},
+            )
+        return view(*args, **kwargs)
+
+    return checked
+
+
+def _body() -> dict:
+    if not request.is_json:
+        raise BadRequest("body", "must be JSON (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("body", "must be a JSON object")
+    return body
+
+
+def _string(body: dict, name: str, limit: int = 256, required: bool = False) -> str:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(name, "is required")
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(name, "must be a string")
+    if required and not value:
+        raise BadRequest(name, "must not be empty")
+    if len(value) > limit:
+        raise BadRequest(name, f"is longer than {limit} characters")
+    return value
+
+
+def _conversation(sid: str) -> str:
+    if not is_sid(sid, "CH"):
+        raise BadRequest("conversation_sid", "is not a CH SID")
+    return sid
+
+
+def _reject_unknown(body: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(unknown[0], "is not a known field")
+
+
+@blueprint.post("/conversations/<sid>/participants")
+@require_token
+def add_participant(sid: str):
+    conversation = _conversation(sid)
+    body = _body()
+    _reject_unknown(body, {"address", "proxy_address", "identity", "policy", "idempotency_key"})
+    identity = _string(body, "identity")
+    address = _string(body, "address")
+    proxy = _string(body, "proxy_address")
+    if identity and (address or proxy):
+        raise BadRequest("identity", "give either identity or address and proxy_address, not both")
+    if not identity:
+        if not address:
+            raise BadRequest("address", "is required (or give identity)")
+        if not proxy:
+            raise BadRequest("proxy_address", "is required with address")
+        for name, value in (("address", address), ("proxy_address", proxy)):
+            if not is_valid_address(value):
+                raise BadRequest(name, "is not an E.164 (+15551230001) or whatsapp: address")
+        if channel(address) != channel(proxy):
+            raise BadRequest("proxy_address", "is of another channel than address")
+        if address == proxy:
+            raise BadRequest("proxy_address", "equals address")
+    policy = _string(body, "policy")
+    if policy and policy not in CONFLICT_POLICIES:
+        raise BadRequest("policy", "must be one of " + ", ".join(CONFLICT_POLICIES))
+    key = _string(body, "idempotency_key", limit=200)
+
+    kwargs = {
+        "conversation_sid": conversation,
+        "address": address,
+        "proxy_address": proxy,
+        "identity": identity,
+        "policy": policy,
+    }
+    job_id = stable_id("add", conversation, key) if key else None
+    return _enqueue("workers.jobs.participant_add", kwargs, "participant-add", job_id)
+
+
+@blueprint.post("/conversations/<sid>/state")
+@require_token
+def change_state(sid: str):
+    conversation = _conversation(sid)
+    body = _body()
+    _reject_unknown(body, {"state", "at", "idempotency_key"})
+    state = _string(body, "state", required=True)
+    if state not in STATES:
+        raise BadRequest("state", "must be active, inactive or closed")
+    at = _string(body, "at")
+    if at:
+        try:
+            parsed = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest("at", "is not an ISO 8601 time") from None
+        if parsed.tzinfo is None:
+            raise BadRequest("at", "needs a time zone (Z or +00:00)")
+        when = parsed.timestamp()
+    else:
+        when = time.time()
+    key = _string(body, "idempotency_key", limit=200)
+    kwargs = {"conversation_sid": conversation, "state": state, "at": when, "reason": "api"}
+    job_id = stable_id("state", conversation, key) if key else None
+    return _enqueue("workers.jobs.state_change", kwargs, "state-change", job_id)
+
+
+def _enqueue(function: str, kwargs: dict, kind: str, job_id: str | None):
+    dispatcher = current_app.extensions["bindery"].dispatcher
+    job, created = dispatcher.enqueue(function, kwargs, kind=kind, job_id=job_id)
+    return jsonify(job_id=job.id, duplicate=not created), 202
+
+
+@blueprint.get("/jobs/<job_id>")
+@require_token
+def job_status(job_id: str):
+    if not JOB_ID.match(job_id):
+        raise BadRequest("job_id", "is not a job id")
+    job = current_app.extensions["bindery"].dispatcher.fetch(job_id)
+    if job is None:
+        return jsonify(error=f"no job {job_id}"), 404
+    return jsonify(describe(job))
+
+
+def describe(job) -> dict:
+    status = job.get_status()
+    result = job.latest_result()
+    error = ""
+    if job.exc_info:
+        error = job.exc_info.strip().splitlines()[-1]
+    return {
+        "id": job.id,
+        "kind": job.meta.get("kind", ""),
+        "status": str(status.value if hasattr(status, "value") else status),
+        "outcome": job.return_value() if status == "finished" else None,
+        "error": error,
+        "retries": job.number_of_retries or 0,
+        "enqueued_at": job.enqueued_at.isoformat() if job.enqueued_at else None,
+        "ended_at": job.ended_at.isoformat() if job.ended_at else None,
+        "result_type": result.type.name if result else None,
+    }

@@ -1,0 +1,88 @@
+"""The RQ jobs: importable functions that take SIDs and small values and return a JSON outcome.
+
+Each one builds nothing itself: it takes this process's `Runtime` and calls the module that owns
+the logic. Failures raise. RQ retries them (with the jittered backoff `Dispatcher` set) unless they
+are permanent: a Twilio 4xx, or a request Twilio would refuse, fails at once with its code.
+"""
+
+from __future__ import annotations
+
+from rq import get_current_job
+
+from workers import events, runtime
+from workers.gateway import Permanent
+from workers.participants import AddRequest, add_participant
+from workers.states import change_state
+
+
+def _no_retry_on_permanent(fn):
+    def job(**kwargs):
+        try:
+            return fn(runtime.current(), **kwargs)
+        except Permanent:
+            current = get_current_job()
+            if current is not None:
+                current.retries_left = 0  # RQ reads this when the job fails: do not retry
+            raise
+
+    job.__name__ = fn.__name__
+    job.__doc__ = fn.__doc__
+    return job
+
+
+@_no_retry_on_permanent
+def participant_add(
+    rt,
+    conversation_sid: str,
+    address: str = "",
+    proxy_address: str = "",
+    identity: str = "",
+    policy: str = "",
+) -> dict:
+    """Add a chat participant (identity) or an SMS/WhatsApp pair, never a duplicate binding."""
+    request = AddRequest(conversation_sid, address, proxy_address, identity, policy)
+    return add_participant(rt, request)
+
+
+@_no_retry_on_permanent
+def state_change(rt, conversation_sid: str, state: str, at: float, reason: str = "api") -> dict:
+    """Set a conversation's state, ordered by `at` (epoch seconds)."""
+    return change_state(rt, conversation_sid, state, at, reason)
+
+
+@_no_retry_on_permanent
+def close_if_inactive(rt, conversation_sid: str, inactive_since: float) -> dict:
+    """Close a conversation still inactive since `inactive_since` (the inactive-close timer)."""
+    record = rt.ledger.conversation(conversation_sid)
+    if record.state != "inactive" or record.state_at != inactive_since:
+        return {
+            "outcome": "cancelled",
+            "conversation_sid": conversation_sid,
+            "current": record.state,
+        }
+    return change_state(rt, conversation_sid, "closed", rt.gateway.now(), reason="inactive-timer")
+
+
+@_no_retry_on_permanent
+def record_conversation_added(rt, **kwargs) -> dict:
+    return events.conversation_added(rt, **kwargs)
+
+
+@_no_retry_on_permanent
+def record_participant(rt, **kwargs) -> dict:
+    return events.participant_changed(rt, **kwargs)
+
+
+@_no_retry_on_permanent
+def record_state(rt, **kwargs) -> dict:
+    return events.state_updated(rt, **kwargs)
+
+
+@_no_retry_on_permanent
+def record_conversation_removed(rt, **kwargs) -> dict:
+    return events.conversation_removed(rt, **kwargs)
+
+
+@_no_retry_on_permanent
+def record_message(rt, **kwargs) -> dict:
+    return events.message_added(rt, **kwargs)

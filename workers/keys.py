@@ -1,0 +1,56 @@
+"""Every Redis key Bindery owns, one builder per family, all under the `bindery:` prefix.
+
+RQ keeps its own keys under `rq:`; nothing of Bindery's lives there. `tests/test_keys.py` pins each
+literal key, so a builder cannot drift unnoticed.
+"""
+
+from __future__ import annotations
+
+PREFIX = "bindery:"
+
+
+def pair_id(address: str, proxy_address: str) -> str:
+    """The binding pair as one string; `|` cannot occur in an E.164 or `whatsapp:` address."""
+    return f"{address}|{proxy_address}"
+
+
+def conversation(sid: str) -> str:
+    """Hash: state, state_at, last_activity, created_at of one conversation."""
+    return f"{PREFIX}conv:{sid}"
+
+
+def conversation_pairs(sid: str) -> str:
+    """Set of pair ids the conversation holds."""
+    return f"{PREFIX}conv:{sid}:pairs"
+
+
+def conversation_identities(sid: str) -> str:
+    """Set of chat identities present in the conversation."""
+    return f"{PREFIX}conv:{sid}:identities"
+
+
+def pair(pair_id_: str) -> str:
+    """Hash: holder, participant_sid, bound_at, released_by, released_at of one binding pair."""
+    return f"{PREFIX}pair:{pair_id_}"
+
+
+def conversation_lock(sid: str) -> str:
+    return f"{PREFIX}lock:conv:{sid}"
+
+
+def pair_lock(pair_id_: str) -> str:
+    return f"{PREFIX}lock:pair:{pair_id_}"
+
+
+def counters() -> str:
+    """Hash of the counters that matter (duplicate attempts avoided, 50416 reconciled, ...)."""
+    return f"{PREFIX}counters"
+
+
+def webhook_counters() -> str:
+    """Hash of webhooks received, by event type and result."""
+    return f"{PREFIX}webhooks"
+
+
+QUEUE_NAME = "bindery"
+"""The RQ queue; RQ stores it as `rq:queue:bindery`."""

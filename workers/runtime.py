@@ -1,0 +1,68 @@
+"""What a job needs, built once per process from Settings: Redis, the ledger, the gateway, queues.
+
+Nothing is built at import time. A worker process builds its `Runtime` on the first job it runs
+(`current()`); tests and the CLI build one explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import redis
+
+from workers.dispatch import Dispatcher
+from workers.ledger import Ledger
+from workers.locks import Locks
+from workers.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    connection: redis.Redis = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.connection is None:
+            self.connection = connect(self.settings.redis_url)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.connection)
+
+    @cached_property
+    def gateway(self):
+        from workers.gateway import Gateway  # the SDK is only loaded where Twilio is called
+
+        return Gateway(self.settings)
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.connection, self.settings)
+
+    def locks(self) -> Locks:
+        return Locks(self.connection, ttl=self.settings.lock_ttl, wait=self.settings.lock_wait)
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for RQ and the ledger: bytes in and out (RQ needs `decode_responses` off)."""
+    return redis.Redis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+    )
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    """This process's runtime, built from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Runtime(Settings.from_env())
+    return _current
+
+
+def install(runtime: Runtime | None) -> None:
+    """Make `runtime` this process's (the worker does this at start; None forgets it)."""
+    global _current
+    _current = runtime

@@ -1,0 +1,43 @@
+"""Running the workers: `bindery worker --processes N` starts N real RQ worker processes.
+
+RQ's `WorkerPool` forks the processes, restarts any that dies, and runs each with the scheduler (so
+retries and delayed jobs run). Each process is a `SimpleWorker`: jobs run in the worker process
+itself instead of a fork per job, so the Twilio HTTP session and the Redis connections stay warm
+between jobs; a job that hangs is still stopped by its `job_timeout`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from rq.worker_pool import WorkerPool
+
+from workers import keys
+from workers.runtime import connect
+from workers.settings import Settings
+
+MAINTENANCE_INTERVAL = 30
+"""Seconds between a worker's maintenance passes (which requeue jobs whose worker died)."""
+
+
+class BinderyWorker(SimpleWorker):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        super().__init__(*args, **kwargs)
+
+
+def run_pool(
+    settings: Settings, processes: int, burst: bool = False, logging_level: str = "INFO"
+) -> None:
+    settings.require("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+    pool = WorkerPool(
+        [keys.QUEUE_NAME],
+        connection=connect(settings.redis_url),
+        num_workers=processes,
+        worker_class=BinderyWorker,
+        serializer=JSONSerializer,
+    )
+    logging.getLogger(__name__).info("starting %d worker processes", processes)
+    pool.start(burst=burst, logging_level=logging_level)
