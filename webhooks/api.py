@@ -174,16 +174,15 @@ def describe(job) -> dict:
     status = job.get_status()
     result = job.latest_result()
     error = ""
-    if job.exc_info:
-        error = job.exc_info.strip().splitlines()[-1]
+    if result is not None and result.exc_string:
+        error = result.exc_string.strip().splitlines()[-1]
     return {
         "id": job.id,
         "kind": job.meta.get("kind", ""),
-        "status": str(status.value if hasattr(status, "value") else status),
-        "outcome": job.return_value() if status == "finished" else None,
+        "status": getattr(status, "value", status),
+        "outcome": result.return_value if result is not None and status == "finished" else None,
         "error": error,
         "retries": job.number_of_retries or 0,
         "enqueued_at": job.enqueued_at.isoformat() if job.enqueued_at else None,
         "ended_at": job.ended_at.isoformat() if job.ended_at else None,
-        "result_type": result.type.name if result else None,
     }

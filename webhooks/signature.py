@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 def signed_url() -> str:
     """The URL as Twilio requested it: path and query exactly as sent (not re-encoded)."""
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
-    path = raw.split("?", 1)[0] if raw.startswith("/") else quote(request.script_root + request.path)
+    path = (
+        raw.split("?", 1)[0] if raw.startswith("/") else quote(request.script_root + request.path)
+    )
     query = request.query_string.decode("latin-1")
     base = current_app.config["BINDERY_SETTINGS"].public_base_url.rstrip("/")
     if not base:

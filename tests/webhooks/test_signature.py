@@ -23,7 +23,9 @@ def queued(fake_redis) -> int:
 
 
 def test_valid_signature_is_accepted(client, fake_redis):
-    response = client.post(URL, data=FORM, headers={"X-Twilio-Signature": sign(URL, FORM, AUTH_TOKEN)})
+    response = client.post(
+        URL, data=FORM, headers={"X-Twilio-Signature": sign(URL, FORM, AUTH_TOKEN)}
+    )
     assert response.status_code == 200, response.json
     assert queued(fake_redis) == 1
 
@@ -43,14 +45,18 @@ def test_wrong_token_is_refused(client, fake_redis):
 
 def test_signed_for_another_url_is_refused(client, fake_redis):
     other = "http://localhost/twilio/conversations/pre"
-    response = client.post(URL, data=FORM, headers={"X-Twilio-Signature": sign(other, FORM, AUTH_TOKEN)})
+    response = client.post(
+        URL, data=FORM, headers={"X-Twilio-Signature": sign(other, FORM, AUTH_TOKEN)}
+    )
     assert response.status_code == 403
     assert queued(fake_redis) == 0
 
 
 def test_tampered_parameter_is_refused(client, fake_redis):
     signature = sign(URL, FORM, AUTH_TOKEN)
-    response = client.post(URL, data={**FORM, "Body": "changed"}, headers={"X-Twilio-Signature": signature})
+    response = client.post(
+        URL, data={**FORM, "Body": "changed"}, headers={"X-Twilio-Signature": signature}
+    )
     assert response.status_code == 403
     assert queued(fake_redis) == 0
 
@@ -60,10 +66,16 @@ def test_behind_a_proxy_the_public_url_is_what_counts(fake_redis):
     app = create_app(make_settings(public_base_url=public), connection=fake_redis)
     client = app.test_client()
     signed_public = sign(public + "/twilio/conversations/post", FORM, AUTH_TOKEN)
-    assert client.post(URL, data=FORM, headers={"X-Twilio-Signature": signed_public}).status_code == 200
+    assert (
+        client.post(URL, data=FORM, headers={"X-Twilio-Signature": signed_public}).status_code
+        == 200
+    )
     # Signed for the internal URL the proxy forwarded to: not what Twilio signs, refused.
     signed_internal = sign(URL, FORM, AUTH_TOKEN)
-    assert client.post(URL, data=FORM, headers={"X-Twilio-Signature": signed_internal}).status_code == 403
+    assert (
+        client.post(URL, data=FORM, headers={"X-Twilio-Signature": signed_internal}).status_code
+        == 403
+    )
     assert queued(fake_redis) == 1
 
 

@@ -63,6 +63,8 @@ def test_secrets_never_printed():
     assert ("TWILIO_AUTH_TOKEN", "(set)") in settings.public_items()
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("15m", 900), ("6h", 21600)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("90s", 90), ("15m", 900), ("6h", 21600)]
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
