@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from workers import events, runtime
+from workers import events, logs, runtime
 from workers.gateway import Permanent
 from workers.participants import AddRequest, add_participant
 from workers.states import change_state
@@ -17,13 +17,22 @@ from workers.states import change_state
 
 def _no_retry_on_permanent(fn):
     def job(**kwargs):
+        current = get_current_job()
+        context = logs.job_context.set(
+            {
+                "job_id": current.id if current else "",
+                "kind": current.meta.get("kind", "") if current else "",
+                "conversation_sid": kwargs.get("conversation_sid", ""),
+            }
+        )
         try:
             return fn(runtime.current(), **kwargs)
         except Permanent:
-            current = get_current_job()
             if current is not None:
                 current.retries_left = 0  # RQ reads this when the job fails: do not retry
             raise
+        finally:
+            logs.job_context.reset(context)
 
     job.__name__ = fn.__name__
     job.__doc__ = fn.__doc__

@@ -14,7 +14,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerPool
 
-from workers import keys
+from workers import keys, logs
 from workers.runtime import connect
 from workers.settings import Settings
 
@@ -26,6 +26,8 @@ class BinderyWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         super().__init__(*args, **kwargs)
+        settings = Settings.from_env()
+        logs.configure(secrets=(settings.twilio_auth_token, settings.api_token))
 
 
 def run_pool(
@@ -39,5 +41,6 @@ def run_pool(
         worker_class=BinderyWorker,
         serializer=JSONSerializer,
     )
+    logs.configure(logging_level, secrets=(settings.twilio_auth_token, settings.api_token))
     logging.getLogger(__name__).info("starting %d worker processes", processes)
     pool.start(burst=burst, logging_level=logging_level)

@@ -1,0 +1,18 @@
+"""gunicorn settings for `bindery web` (loaded as `--config python:webhooks.gunicorn_config`)."""
+
+import os
+
+from workers import logs
+
+worker_class = "gthread"
+graceful_timeout = 10
+# Twilio waits 5 s for a pre-event answer; a request still running after 30 s is stuck.
+timeout = 30
+accesslog = None  # one JSON line per event comes from the app; access lines would repeat it
+
+
+def post_fork(server, worker):
+    logs.configure(
+        os.environ.get("BINDERY_LOG_LEVEL", "INFO"),
+        secrets=(os.environ.get("TWILIO_AUTH_TOKEN", ""), os.environ.get("BINDERY_API_TOKEN", "")),
+    )
