@@ -1,0 +1,166 @@
+"""Emulator-only endpoints under /_emulator: JSON in and out, no authentication, no faults.
+
+- `GET  /_emulator/`                 account SID, default service SID and the emulator's time
+- `GET  /_emulator/stats`            requests, errors by code, webhooks, REST calls by operation
+- `POST /_emulator/reset`            all state, stats and faults back to a fresh start
+- `GET|POST /_emulator/faults`       error rates, latency and limits (see `limits.Faults`)
+- `GET|POST /_emulator/clock`        the emulator's time; `{"advance_seconds": N}` moves it
+- `POST /_emulator/inbound`          an inbound SMS `{"from", "to", "body"}`
+- `POST /_emulator/sdk/participants` an SDK-originated participant add
+- `POST /_emulator/webhooks/flush`   wait until queued post-events were sent
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from emulator.clock import iso
+from emulator.engine import Engine
+from emulator.limits import Faults
+from emulator.store import ParticipantSpec
+
+blueprint = Blueprint("admin", __name__, url_prefix="/_emulator")
+
+
+def _engine() -> Engine:
+    return current_app.extensions["emulator"]
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True) if request.get_data() else {}
+    if not isinstance(data, dict):
+        raise _BadRequest("the body must be a JSON object")
+    return data
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@blueprint.errorhandler(_BadRequest)
+def _bad_request(error: _BadRequest) -> tuple[Response, int]:
+    return jsonify({"message": error.message, "status": 400}), 400
+
+
+def _text(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise _BadRequest(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise _BadRequest(f"{name} must be a string")
+    return value
+
+
+@blueprint.get("/")
+def info() -> Response:
+    engine = _engine()
+    return jsonify(
+        {
+            "account_sid": engine.config.account_sid,
+            "default_service_sid": engine.config.service_sid,
+            "now": iso(engine.clock.now()),
+        }
+    )
+
+
+@blueprint.get("/stats")
+def stats() -> Response:
+    engine = _engine()
+    return jsonify({**engine.stats.snapshot(), "state": engine.store.counts()})
+
+
+@blueprint.post("/reset")
+def reset() -> Response:
+    engine = _engine()
+    engine.reset()
+    return jsonify({"reset": True, "default_service_sid": engine.config.service_sid})
+
+
+@blueprint.route("/faults", methods=["GET", "POST"])
+def faults() -> Response:
+    """Each POST replaces the whole set: a missing field takes its startup value (off unless the
+    CLI set it), so `{}` clears every fault."""
+    limits = _engine().limits
+    if request.method == "POST":
+        try:
+            limits.configure(Faults.parse(_body(), limits.baseline))
+        except ValueError as error:
+            raise _BadRequest(str(error)) from None
+    return jsonify(limits.faults.as_dict())
+
+
+@blueprint.route("/clock", methods=["GET", "POST"])
+def clock() -> Response:
+    engine = _engine()
+    if request.method == "GET":
+        return jsonify({"now": iso(engine.clock.now())})
+    seconds = _body().get("advance_seconds", 0)
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        raise _BadRequest("advance_seconds must be a number >= 0")
+    now, fired = engine.advance_clock(seconds)
+    return jsonify({"now": iso(now), "timers_fired": fired})
+
+
+@blueprint.post("/inbound")
+def inbound() -> tuple[Response, int]:
+    """Answers `{"conversation_sid", "created", "message_sid"}`, or 403 when a pre-event
+    (onConversationAdd or onMessageAdd) rejected the message."""
+    data = _body()
+    outcome = _engine().inbound(
+        _text(data, "from", required=True) or "",
+        _text(data, "to", required=True) or "",
+        _text(data, "body"),
+    )
+    body = {
+        "conversation_sid": outcome.conversation_sid,
+        "created": outcome.created,
+        "message_sid": outcome.message_sid,
+    }
+    if outcome.rejected_status is not None:
+        body |= {
+            "rejected_status": outcome.rejected_status,
+            "rejected_by": outcome.rejected_by,
+            "message": f"{outcome.rejected_by} was rejected by the pre-event webhook",
+        }
+        return jsonify(body), 403
+    return jsonify(body), 200
+
+
+@blueprint.post("/sdk/participants")
+def sdk_participants() -> tuple[Response, int]:
+    """`{"conversation_sid", "identity"}` or `{"conversation_sid", "address", "proxy_address"}`
+    (optional `projected_address`, `attributes`, `client_identity`)."""
+    data = _body()
+    identity = _text(data, "identity")
+    spec = ParticipantSpec(
+        identity=identity,
+        address=_text(data, "address"),
+        proxy_address=_text(data, "proxy_address"),
+        projected_address=_text(data, "projected_address"),
+        attributes=_text(data, "attributes"),
+    )
+    client_identity = _text(data, "client_identity") or identity or "sdk-user"
+    outcome = _engine().sdk_add_participant(
+        _text(data, "conversation_sid", required=True) or "", spec, client_identity
+    )
+    body = {
+        "added": outcome.added,
+        "participant_sid": outcome.participant_sid,
+        "rejected_status": outcome.rejected_status,
+    }
+    return jsonify(body), 201 if outcome.added else 200
+
+
+@blueprint.post("/webhooks/flush")
+def flush_webhooks() -> tuple[Response, int]:
+    timeout = _body().get("timeout_seconds", 10)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
+        raise _BadRequest("timeout_seconds must be a number >= 0")
+    done = _engine().sender.flush(float(timeout))
+    return jsonify({"flushed": done}), 200 if done else 504

@@ -1,0 +1,407 @@
+"""The /v1 REST routes of the Conversations API, in both the default-service form
+(`/v1/Conversations/...`) and the service-scoped form (`/v1/Services/{IS}/Conversations/...`).
+
+Authentication, limits and faults are applied to every /v1 request by the app (see `app.py`);
+these views parse the form, call the Store and render. Writes to a conversation count towards its
+per-second write limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from emulator import resources
+from emulator.clock import parse_date
+from emulator.defaults import MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE
+from emulator.engine import Engine
+from emulator.errors import InvalidParameter
+from emulator.events import Origin
+from emulator.paging import PageRequest, paginate
+from emulator.store import UNSET, ParticipantSpec
+
+blueprint = Blueprint("api", __name__)
+
+OPERATIONS: dict[str, str] = {}
+"""Flask endpoint -> operation name counted in `GET /_emulator/stats` `calls`."""
+
+View = Callable[..., Any]
+
+
+def _route(
+    rule: str, operation: str, method: str, *, forms: str = "both"
+) -> Callable[[View], View]:
+    """Register a view under `/v1{rule}` and/or `/v1/Services/<service_sid>{rule}`."""
+
+    def register(view: View) -> View:
+        endpoint = operation.replace(".", "_")
+        if forms in ("both", "default"):
+            blueprint.add_url_rule(f"/v1{rule}", endpoint, view, methods=[method])
+            OPERATIONS[f"api.{endpoint}"] = operation
+        if forms in ("both", "scoped"):
+            scoped = f"{endpoint}_scoped"
+            blueprint.add_url_rule(
+                f"/v1/Services/<service_sid>{rule}", scoped, view, methods=[method]
+            )
+            OPERATIONS[f"api.{scoped}"] = operation
+        return view
+
+    return register
+
+
+def _engine() -> Engine:
+    return current_app.extensions["emulator"]
+
+
+def _account() -> str:
+    return _engine().config.account_sid
+
+
+def _service(service_sid: str | None) -> str:
+    return service_sid or _engine().config.service_sid
+
+
+def _origin() -> Origin:
+    enabled = request.headers.get("X-Twilio-Webhook-Enabled", "").strip().lower() == "true"
+    return Origin.api(enabled)
+
+
+def _given(name: str) -> Any:
+    """The form value, or UNSET when the request did not carry the parameter."""
+    return request.form.get(name, UNSET)
+
+
+def _int(name: str) -> Any:
+    value = _given(name)
+    if value is UNSET:
+        return UNSET
+    if value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidParameter(f"{name}: {value!r} is not a whole number") from None
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _no_content() -> Response:
+    return Response(status=204)
+
+
+def _list(
+    key: str,
+    items: list[Any],
+    render: Callable[[Any], dict[str, Any]],
+    *,
+    position: Callable[[Any], int],
+    filters: list[tuple[str, str]] | None = None,
+    descending: bool = False,
+    max_size: int | None = None,
+) -> Response:
+    page_request = (
+        PageRequest.parse(request.args, max_size) if max_size else PageRequest.parse(request.args)
+    )
+    chunk, meta = paginate(
+        items,
+        page_request,
+        path=request.path,
+        key=key,
+        position=position,
+        filters=filters or [],
+        descending=descending,
+    )
+    return _json(resources.page(key, [render(item) for item in chunk], meta))
+
+
+# -- services ---------------------------------------------------------------------------------
+
+
+@_route("/Services", "services.list", "GET", forms="default")
+def list_services() -> Response:
+    account = _account()
+    return _list(
+        "services",
+        _engine().store.list_services(),
+        lambda s: resources.service(account, s),
+        position=lambda s: s.seq,
+    )
+
+
+@_route("/Services", "services.create", "POST", forms="default")
+def create_service() -> Response:
+    friendly_name = request.form.get("FriendlyName")
+    if not friendly_name:
+        raise InvalidParameter("FriendlyName is required")
+    service = _engine().store.create_service(friendly_name)
+    return _json(resources.service(_account(), service), 201)
+
+
+@_route("/Services/<sid>", "services.fetch", "GET", forms="default")
+def fetch_service(sid: str) -> Response:
+    return _json(resources.service(_account(), _engine().store.get_service(sid)))
+
+
+# -- webhook configuration --------------------------------------------------------------------
+
+
+@_route("/Configuration/Webhooks", "webhook_configuration.fetch", "GET", forms="scoped")
+def fetch_service_webhooks(service_sid: str) -> Response:
+    config = _engine().store.webhook_config(service_sid)
+    return _json(resources.service_webhook_configuration(_account(), service_sid, config))
+
+
+@_route("/Configuration/Webhooks", "webhook_configuration.update", "POST", forms="scoped")
+def update_service_webhooks(service_sid: str) -> Response:
+    config = _engine().store.update_webhook_config(service_sid, **_webhook_changes(target=False))
+    return _json(resources.service_webhook_configuration(_account(), service_sid, config))
+
+
+@_route("/Configuration/Webhooks", "account_webhook_configuration.fetch", "GET", forms="default")
+def fetch_account_webhooks() -> Response:
+    config = _engine().store.webhook_config(None)
+    return _json(resources.account_webhook_configuration(_account(), config))
+
+
+@_route("/Configuration/Webhooks", "account_webhook_configuration.update", "POST", forms="default")
+def update_account_webhooks() -> Response:
+    config = _engine().store.update_webhook_config(None, **_webhook_changes(target=True))
+    return _json(resources.account_webhook_configuration(_account(), config))
+
+
+def _webhook_changes(*, target: bool) -> dict[str, Any]:
+    changes: dict[str, Any] = {
+        "pre_webhook_url": _given("PreWebhookUrl"),
+        "post_webhook_url": _given("PostWebhookUrl"),
+        "method": _given("Method"),
+        "filters": (
+            tuple(f for f in request.form.getlist("Filters") if f)
+            if "Filters" in request.form
+            else UNSET
+        ),
+    }
+    if target:
+        changes["target"] = _given("Target")
+    return changes
+
+
+# -- conversations ----------------------------------------------------------------------------
+
+
+@_route("/Conversations", "conversations.create", "POST")
+def create_conversation(service_sid: str | None = None) -> Response:
+    form = request.form
+    conversation = _engine().store.create_conversation(
+        _service(service_sid),
+        friendly_name=form.get("FriendlyName"),
+        unique_name=form.get("UniqueName"),
+        attributes=form.get("Attributes"),
+        messaging_service_sid=form.get("MessagingServiceSid"),
+        state=form.get("State"),
+        timer_inactive=form.get("Timers.Inactive"),
+        timer_closed=form.get("Timers.Closed"),
+        origin=_origin(),
+    )
+    prefix = resources.prefix_for(service_sid)
+    return _json(resources.conversation(_account(), conversation, prefix), 201)
+
+
+@_route("/Conversations", "conversations.list", "GET")
+def list_conversations(service_sid: str | None = None) -> Response:
+    args = request.args
+    filters = [(name, args[name]) for name in ("StartDate", "EndDate", "State") if args.get(name)]
+    start = parse_date(args["StartDate"], "StartDate") if args.get("StartDate") else None
+    end = None
+    if args.get("EndDate"):
+        end = parse_date(args["EndDate"], "EndDate")
+        if len(args["EndDate"].strip()) == 10:  # a bare date includes its whole day
+            end += timedelta(days=1)
+    items = _engine().store.list_conversations(
+        _service(service_sid), state=args.get("State") or None, start=start, end=end
+    )
+    account, prefix = _account(), resources.prefix_for(service_sid)
+    return _list(
+        "conversations",
+        items,
+        lambda c: resources.conversation(account, c, prefix),
+        position=lambda c: c.seq,
+        filters=filters,
+    )
+
+
+@_route("/Conversations/<sid>", "conversations.fetch", "GET")
+def fetch_conversation(sid: str, service_sid: str | None = None) -> Response:
+    conversation = _engine().store.get_conversation(_service(service_sid), sid)
+    prefix = resources.prefix_for(service_sid)
+    return _json(resources.conversation(_account(), conversation, prefix))
+
+
+@_route("/Conversations/<sid>", "conversations.update", "POST")
+def update_conversation(sid: str, service_sid: str | None = None) -> Response:
+    engine, service = _engine(), _service(service_sid)
+    engine.limits.write(engine.store.get_conversation(service, sid).sid)
+    conversation = engine.store.update_conversation(
+        service,
+        sid,
+        friendly_name=_given("FriendlyName"),
+        unique_name=_given("UniqueName"),
+        attributes=_given("Attributes"),
+        messaging_service_sid=_given("MessagingServiceSid"),
+        state=_given("State"),
+        timer_inactive=_given("Timers.Inactive"),
+        timer_closed=_given("Timers.Closed"),
+        origin=_origin(),
+    )
+    prefix = resources.prefix_for(service_sid)
+    return _json(resources.conversation(_account(), conversation, prefix))
+
+
+@_route("/Conversations/<sid>", "conversations.delete", "DELETE")
+def delete_conversation(sid: str, service_sid: str | None = None) -> Response:
+    _engine().store.delete_conversation(_service(service_sid), sid, origin=_origin())
+    return _no_content()
+
+
+# -- participants -----------------------------------------------------------------------------
+
+
+@_route("/Conversations/<conversation>/Participants", "participants.create", "POST")
+def create_participant(conversation: str, service_sid: str | None = None) -> Response:
+    engine, service, form = _engine(), _service(service_sid), request.form
+    engine.limits.write(engine.store.get_conversation(service, conversation).sid)
+    spec = ParticipantSpec(
+        identity=form.get("Identity") or None,
+        address=form.get("MessagingBinding.Address"),
+        proxy_address=form.get("MessagingBinding.ProxyAddress"),
+        projected_address=form.get("MessagingBinding.ProjectedAddress") or None,
+        attributes=form.get("Attributes"),
+        role_sid=form.get("RoleSid"),
+    )
+    participant = engine.store.add_participant(service, conversation, spec, origin=_origin())
+    prefix = resources.prefix_for(service_sid)
+    return _json(resources.participant(_account(), participant, prefix), 201)
+
+
+@_route("/Conversations/<conversation>/Participants", "participants.list", "GET")
+def list_participants(conversation: str, service_sid: str | None = None) -> Response:
+    items = _engine().store.list_participants(_service(service_sid), conversation)
+    account, prefix = _account(), resources.prefix_for(service_sid)
+    return _list(
+        "participants",
+        items,
+        lambda p: resources.participant(account, p, prefix),
+        position=lambda p: p.seq,
+    )
+
+
+@_route("/Conversations/<conversation>/Participants/<sid>", "participants.fetch", "GET")
+def fetch_participant(conversation: str, sid: str, service_sid: str | None = None) -> Response:
+    participant = _engine().store.get_participant(_service(service_sid), conversation, sid)
+    prefix = resources.prefix_for(service_sid)
+    return _json(resources.participant(_account(), participant, prefix))
+
+
+@_route("/Conversations/<conversation>/Participants/<sid>", "participants.update", "POST")
+def update_participant(conversation: str, sid: str, service_sid: str | None = None) -> Response:
+    engine, service = _engine(), _service(service_sid)
+    engine.limits.write(engine.store.get_conversation(service, conversation).sid)
+    participant = engine.store.update_participant(
+        service,
+        conversation,
+        sid,
+        attributes=_given("Attributes"),
+        role_sid=_given("RoleSid"),
+        identity=_given("Identity"),
+        proxy_address=_given("MessagingBinding.ProxyAddress"),
+        projected_address=_given("MessagingBinding.ProjectedAddress"),
+        last_read_message_index=_int("LastReadMessageIndex"),
+        last_read_timestamp=_given("LastReadTimestamp"),
+        origin=_origin(),
+    )
+    prefix = resources.prefix_for(service_sid)
+    return _json(resources.participant(_account(), participant, prefix))
+
+
+@_route("/Conversations/<conversation>/Participants/<sid>", "participants.delete", "DELETE")
+def delete_participant(conversation: str, sid: str, service_sid: str | None = None) -> Response:
+    engine, service = _engine(), _service(service_sid)
+    engine.limits.write(engine.store.get_conversation(service, conversation).sid)
+    engine.store.remove_participant(service, conversation, sid, origin=_origin())
+    return _no_content()
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+
+@_route("/Conversations/<conversation>/Messages", "messages.create", "POST")
+def create_message(conversation: str, service_sid: str | None = None) -> Response:
+    engine, service, form = _engine(), _service(service_sid), request.form
+    engine.limits.write(engine.store.get_conversation(service, conversation).sid)
+    message = engine.store.add_message(
+        service,
+        conversation,
+        author=form.get("Author"),
+        body=form.get("Body"),
+        attributes=form.get("Attributes"),
+        origin=_origin(),
+    )
+    prefix = resources.prefix_for(service_sid)
+    return _json(resources.message(_account(), message, prefix), 201)
+
+
+@_route("/Conversations/<conversation>/Messages", "messages.list", "GET")
+def list_messages(conversation: str, service_sid: str | None = None) -> Response:
+    order = request.args.get("Order") or "asc"
+    if order not in ("asc", "desc"):
+        raise InvalidParameter(f"Order: {order!r} must be asc or desc")
+    items = _engine().store.list_messages(_service(service_sid), conversation)
+    if order == "desc":
+        items.reverse()
+    account, prefix = _account(), resources.prefix_for(service_sid)
+    return _list(
+        "messages",
+        items,
+        lambda m: resources.message(account, m, prefix),
+        position=lambda m: m.seq,
+        filters=[("Order", order)] if "Order" in request.args else [],
+        descending=order == "desc",
+    )
+
+
+@_route("/Conversations/<conversation>/Messages/<sid>", "messages.fetch", "GET")
+def fetch_message(conversation: str, sid: str, service_sid: str | None = None) -> Response:
+    message = _engine().store.get_message(_service(service_sid), conversation, sid)
+    prefix = resources.prefix_for(service_sid)
+    return _json(resources.message(_account(), message, prefix))
+
+
+# -- participant conversations ----------------------------------------------------------------
+
+
+@_route("/ParticipantConversations", "participant_conversations.list", "GET")
+def list_participant_conversations(service_sid: str | None = None) -> Response:
+    """Where an address or identity is a participant. The account-level form lists the default
+    service's conversations, as `/v1/Conversations` does (Twilio does not say otherwise)."""
+    address, identity = request.args.get("Address"), request.args.get("Identity")
+    if bool(address) == bool(identity):
+        raise InvalidParameter("Exactly one of Address and Identity is required")
+    items = _engine().store.participant_conversations(
+        _service(service_sid), address=address or None, identity=identity or None
+    )
+    account, prefix = _account(), resources.prefix_for(service_sid)
+    filters = [("Address", address)] if address else [("Identity", identity or "")]
+    return _list(
+        "conversations",
+        items,
+        lambda pc: resources.participant_conversation(account, pc[0], pc[1], prefix),
+        position=lambda pc: pc[0].seq,
+        filters=filters,
+        max_size=MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE,
+    )

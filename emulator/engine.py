@@ -1,0 +1,231 @@
+"""The emulator's parts wired together, and the actions that run pre-event webhooks.
+
+REST calls go straight to the Store; the SDK and inbound-SMS stand-ins come here, because their
+pre-event must be sent (and answered) before the Store is touched, outside its lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from emulator import events
+from emulator.clock import Clock
+from emulator.config import EmulatorConfig
+from emulator.errors import ConversationClosed
+from emulator.events import Event, Origin
+from emulator.limits import Faults, Limits
+from emulator.stats import Stats
+from emulator.store import CLOSED, Message, ParticipantSpec, Store
+from emulator.webhooks import PreOutcome, Target, WebhookSender
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SdkAddOutcome:
+    added: bool
+    participant_sid: str | None = None
+    rejected_status: int | None = None
+
+
+@dataclass(frozen=True)
+class InboundOutcome:
+    conversation_sid: str | None
+    created: bool
+    message_sid: str | None = None
+    rejected_status: int | None = None
+    rejected_by: str | None = None
+    """The pre-event that rejected the message, when one did."""
+
+
+class Engine:
+    """Clock, store, webhook sender, limits and stats of one emulator instance."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.clock = Clock()
+        self.stats = Stats()
+        self.limits = Limits(
+            Faults(
+                latency_ms=config.latency_ms,
+                max_concurrency=config.max_concurrency,
+                writes_per_second_per_conversation=config.writes_per_second_per_conversation,
+            )
+        )
+        self.sender = WebhookSender(
+            config.auth_token, self.stats, config.webhook_timeout, config.webhook_threads
+        )
+        self.store = Store(
+            self.clock,
+            config.account_sid,
+            config.service_sid,
+            config.messaging_service_sid,
+            publish=self.publish,
+        )
+        self._stopping = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start firing timers in real time (the webhook sender starts on first use)."""
+        if self.config.timer_tick > 0 and self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, name="emulator-timers", daemon=True)
+            self._ticker.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
+        self.sender.stop()
+
+    def reset(self) -> None:
+        """All state, stats and faults back to a fresh start (the default service keeps its SID)."""
+        with self.store.lock:
+            self.sender.clear()
+            self.clock.reset()
+            self.store.reset()
+            self.stats.reset()
+            self.limits.reset()
+
+    def _tick(self) -> None:
+        while not self._stopping.wait(self.config.timer_tick):
+            try:
+                self.store.fire_due_timers()
+            except Exception:  # a bug here must not stop the timers for good
+                log.exception("firing timers failed")
+
+    def advance_clock(self, seconds: float) -> tuple[datetime, int]:
+        """Move the clock forward and fire the timers that fell due; (new time, fired)."""
+        now = self.clock.advance(seconds)
+        return now, self.store.fire_due_timers()
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def targets(self, event: Event) -> list[Target]:
+        """Where an event goes: its service's configuration and then the account's, each when its
+        URL for this kind of event is set and its Filters list the event (no Filters, no events).
+        """
+        found = []
+        for config in self.store.webhook_configs_for(event.service_sid):
+            url = config.pre_webhook_url if event.is_pre else config.post_webhook_url
+            if url and event.event_type in config.filters:
+                found.append(Target(url, config.method))
+        return found
+
+    def publish(self, event: Event) -> None:
+        """Queue a post-event (called by the Store with its lock held, so in order)."""
+        if not event.origin.post_events:
+            return
+        targets = self.targets(event)
+        if targets:
+            self.sender.post(event, targets)
+
+    def pre_event(self, event: Event) -> PreOutcome:
+        targets = self.targets(event)
+        if not targets:
+            return PreOutcome()
+        return self.sender.pre(event, targets)
+
+    # -- SDK and inbound stand-ins ------------------------------------------------------------
+
+    def sdk_add_participant(
+        self, conversation_sid: str, spec: ParticipantSpec, client_identity: str
+    ) -> SdkAddOutcome:
+        """A participant added from a client SDK: onParticipantAdd first, then the add (same
+        rules and errors as REST) and onParticipantAdded."""
+        conversation = self.store.find_conversation(conversation_sid)
+        if conversation.state == CLOSED:
+            raise ConversationClosed()
+        origin = Origin.sdk(client_identity)
+        pre = events.participant_event(
+            self.config.account_sid,
+            "onParticipantAdd",
+            conversation,
+            spec.provisional(conversation),
+            origin,
+        )
+        outcome = self.pre_event(pre)
+        if outcome.rejected:
+            return SdkAddOutcome(added=False, rejected_status=outcome.rejected_status)
+        participant = self.store.add_participant(
+            conversation.service_sid, conversation.sid, spec, origin=origin
+        )
+        return SdkAddOutcome(added=True, participant_sid=participant.sid)
+
+    def inbound(self, address: str, proxy_address: str, body: str | None) -> InboundOutcome:
+        """An SMS (or WhatsApp message) from `address` to the Twilio number `proxy_address`.
+
+        To the conversation holding the pair: onMessageAdd first. No holder: onConversationAdd
+        first, then autocreation. A pre-event answer may change the message's body, author and
+        attributes, or the new conversation's friendly_name.
+        """
+        ParticipantSpec(address=address, proxy_address=proxy_address).validate()
+        origin = Origin.sms()
+        account_sid = self.config.account_sid
+        holder = self.store.holder_of(address, proxy_address)
+        if holder is not None:
+            conversation, participant = holder
+            provisional = Message(
+                sid="",
+                conversation_sid=conversation.sid,
+                service_sid=conversation.service_sid,
+                seq=0,
+                index=conversation.next_index,
+                author=address,
+                body=body,
+                attributes="{}",
+                participant_sid=participant.sid,
+                date_created=self.clock.now(),
+                date_updated=self.clock.now(),
+            )
+            pre = events.message_event(
+                account_sid, "onMessageAdd", conversation, provisional, origin
+            )
+        else:
+            draft = self.store.draft_conversation()
+            participant = ParticipantSpec(address=address, proxy_address=proxy_address).provisional(
+                draft
+            )
+            pre = events.conversation_event(
+                account_sid,
+                "onConversationAdd",
+                draft,
+                origin,
+                binding_of=participant,
+                message_body=body,
+            )
+        outcome = self.pre_event(pre)
+        if outcome.rejected:
+            return InboundOutcome(
+                conversation_sid=holder[0].sid if holder else None,
+                created=False,
+                rejected_status=outcome.rejected_status,
+                rejected_by=pre.event_type,
+            )
+        changes = outcome.changes
+        result = self.store.receive_inbound(
+            address,
+            proxy_address,
+            body=_text(changes.get("body"), body),
+            author=_text(changes.get("author"), None),
+            attributes=_text(changes.get("attributes"), None),
+            friendly_name=_text(changes.get("friendly_name"), None),
+            origin=origin,
+        )
+        return InboundOutcome(
+            conversation_sid=result.conversation.sid,
+            created=result.created,
+            message_sid=result.message.sid,
+        )
+
+
+def _text(value: Any, default: str | None) -> str | None:
+    if value is None:
+        return default
+    return value if isinstance(value, str) else str(value)

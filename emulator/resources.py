@@ -1,0 +1,202 @@
+"""JSON of each resource, in the shapes of Twilio's OpenAPI description (`twilio_conversations_v1`).
+
+`prefix` is the absolute base a resource is addressed under, as the request reached it:
+`https://conversations.twilio.com/v1` for the default-service form, or
+`https://conversations.twilio.com/v1/Services/IS...` for the service-scoped form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.clock import iso
+from emulator.defaults import PUBLIC_BASE_URL
+from emulator.store import Conversation, Message, Participant, Service, WebhookConfig
+
+Json = dict[str, Any]
+
+ROOT = f"{PUBLIC_BASE_URL}/v1"
+
+
+def prefix_for(service_sid: str | None) -> str:
+    return f"{ROOT}/Services/{service_sid}" if service_sid else ROOT
+
+
+def service(account_sid: str, s: Service) -> Json:
+    url = f"{ROOT}/Services/{s.sid}"
+    return {
+        "sid": s.sid,
+        "account_sid": account_sid,
+        "friendly_name": s.friendly_name,
+        "date_created": iso(s.date_created),
+        "date_updated": iso(s.date_updated),
+        "url": url,
+        "links": {
+            name: f"{url}/{path}"
+            for name, path in (
+                ("conversations", "Conversations"),
+                ("users", "Users"),
+                ("roles", "Roles"),
+                ("bindings", "Bindings"),
+                ("configuration", "Configuration"),
+                ("participant_conversations", "ParticipantConversations"),
+                ("conversation_with_participants", "ConversationWithParticipants"),
+            )
+        },
+    }
+
+
+def timers(c: Conversation) -> Json:
+    """`{"date_inactive": ..., "date_closed": ...}` with the pending ones, or `{}`."""
+    found = {}
+    if c.date_inactive:
+        found["date_inactive"] = iso(c.date_inactive)
+    if c.date_closed:
+        found["date_closed"] = iso(c.date_closed)
+    return found
+
+
+def conversation(account_sid: str, c: Conversation, prefix: str) -> Json:
+    url = f"{prefix}/Conversations/{c.sid}"
+    return {
+        "sid": c.sid,
+        "account_sid": account_sid,
+        "chat_service_sid": c.service_sid,
+        "messaging_service_sid": c.messaging_service_sid,
+        "friendly_name": c.friendly_name,
+        "unique_name": c.unique_name,
+        "attributes": c.attributes,
+        "date_created": iso(c.date_created),
+        "date_updated": iso(c.date_updated),
+        "state": c.state,
+        "timers": timers(c),
+        "bindings": {},
+        "url": url,
+        "links": {
+            "participants": f"{url}/Participants",
+            "messages": f"{url}/Messages",
+            "webhooks": f"{url}/Webhooks",
+            "export": f"{url}/Export",
+        },
+    }
+
+
+def messaging_binding(p: Participant) -> Json | None:
+    if p.binding is not None:
+        binding: Json = {
+            "type": p.binding.type,
+            "address": p.binding.address,
+            "proxy_address": p.binding.proxy_address,
+        }
+        if p.binding.projected_address:
+            binding["projected_address"] = p.binding.projected_address
+        return binding
+    if p.projected_address:
+        return {"type": "sms", "projected_address": p.projected_address}
+    return None
+
+
+def participant(account_sid: str, p: Participant, prefix: str) -> Json:
+    return {
+        "account_sid": account_sid,
+        "conversation_sid": p.conversation_sid,
+        "sid": p.sid,
+        "identity": p.identity,
+        "attributes": p.attributes,
+        "messaging_binding": messaging_binding(p),
+        "role_sid": p.role_sid,
+        "date_created": iso(p.date_created),
+        "date_updated": iso(p.date_updated),
+        "url": f"{prefix}/Conversations/{p.conversation_sid}/Participants/{p.sid}",
+        "last_read_message_index": p.last_read_message_index,
+        "last_read_timestamp": p.last_read_timestamp,
+    }
+
+
+def message(account_sid: str, m: Message, prefix: str) -> Json:
+    url = f"{prefix}/Conversations/{m.conversation_sid}/Messages/{m.sid}"
+    return {
+        "sid": m.sid,
+        "account_sid": account_sid,
+        "conversation_sid": m.conversation_sid,
+        "body": m.body,
+        "media": None,
+        "author": m.author,
+        "participant_sid": m.participant_sid,
+        "attributes": m.attributes,
+        "date_created": iso(m.date_created),
+        "date_updated": iso(m.date_updated),
+        "index": m.index,
+        "delivery": None,
+        "content_sid": None,
+        "url": url,
+        "links": {
+            "delivery_receipts": f"{url}/Receipts",
+            "channel_metadata": f"{url}/ChannelMetadata",
+        },
+    }
+
+
+def participant_conversation(
+    account_sid: str, p: Participant, c: Conversation, prefix: str
+) -> Json:
+    binding = None
+    if p.binding is not None:
+        binding = {
+            "address": p.binding.address,
+            "proxy_address": p.binding.proxy_address,
+            "type": p.binding.type,
+            "level": None,
+            "name": None,
+            "projected_address": p.binding.projected_address,
+        }
+    conversation_url = f"{prefix}/Conversations/{c.sid}"
+    return {
+        "account_sid": account_sid,
+        "chat_service_sid": c.service_sid,
+        "participant_sid": p.sid,
+        "participant_user_sid": p.user_sid,
+        "participant_identity": p.identity,
+        "participant_messaging_binding": binding,
+        "conversation_sid": c.sid,
+        "conversation_unique_name": c.unique_name,
+        "conversation_friendly_name": c.friendly_name,
+        "conversation_attributes": c.attributes,
+        "conversation_date_created": iso(c.date_created),
+        "conversation_date_updated": iso(c.date_updated),
+        "conversation_created_by": c.created_by,
+        "conversation_state": c.state,
+        "conversation_timers": timers(c),
+        "links": {
+            "participant": f"{conversation_url}/Participants/{p.sid}",
+            "conversation": conversation_url,
+        },
+    }
+
+
+def service_webhook_configuration(account_sid: str, service_sid: str, w: WebhookConfig) -> Json:
+    return {
+        "account_sid": account_sid,
+        "chat_service_sid": service_sid,
+        "pre_webhook_url": w.pre_webhook_url,
+        "post_webhook_url": w.post_webhook_url,
+        "filters": list(w.filters),
+        "method": w.method,
+        "url": f"{ROOT}/Services/{service_sid}/Configuration/Webhooks",
+    }
+
+
+def account_webhook_configuration(account_sid: str, w: WebhookConfig) -> Json:
+    return {
+        "account_sid": account_sid,
+        "pre_webhook_url": w.pre_webhook_url,
+        "post_webhook_url": w.post_webhook_url,
+        "method": w.method,
+        "filters": list(w.filters),
+        "target": w.target,
+        "url": f"{ROOT}/Configuration/Webhooks",
+    }
+
+
+def page(key: str, items: list[Json], meta: Json) -> Json:
+    return {key: items, "meta": meta}

@@ -1,0 +1,301 @@
+"""Fixtures of the emulator tests: one emulator per session (reset before every test), the
+official twilio client pointed at it through the project's adapter, a webhook receiver, and
+OpenAPI validation of every 2xx body the client received."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from workers.twilio_http import BinderyHttpClient
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED = REPO_ROOT.parent / "shared"
+SPEC = SHARED / "twilio" / "twilio_conversations_v1.json"
+
+# Webhook timeout of the session's emulator: short, so the "no answer" test stays quick.
+WEBHOOK_TIMEOUT = 1.0
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+# -- the emulator ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[RunningEmulator]:
+    # timer_tick=0: timers fire only when a test moves the clock, so tests are deterministic.
+    running = start_in_thread(EmulatorConfig(webhook_timeout=WEBHOOK_TIMEOUT, timer_tick=0))
+    yield running
+    running.shutdown()
+
+
+class Admin:
+    """The /_emulator endpoints, over HTTP."""
+
+    def __init__(self, url: str) -> None:
+        self.base = url + "/_emulator"
+        self.session = requests.Session()
+
+    def get(self, path: str) -> Any:
+        response = self.session.get(f"{self.base}/{path}", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> requests.Response:
+        return self.session.post(f"{self.base}/{path}", json=body or {}, timeout=10)
+
+    def stats(self) -> dict[str, Any]:
+        return self.get("stats")
+
+    def faults(self, **faults: Any) -> dict[str, Any]:
+        response = self.post("faults", faults)
+        response.raise_for_status()
+        return response.json()
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        response = self.post("clock", {"advance_seconds": seconds})
+        response.raise_for_status()
+        return response.json()
+
+    def inbound(self, sender: str, to: str, body: str = "hi") -> requests.Response:
+        return self.post("inbound", {"from": sender, "to": to, "body": body})
+
+    def flush(self) -> None:
+        assert self.post("webhooks/flush", {"timeout_seconds": 10}).json() == {"flushed": True}
+
+
+@pytest.fixture(scope="session")
+def admin_session(emulator: RunningEmulator) -> Iterator[Admin]:
+    admin = Admin(emulator.url)
+    yield admin
+    admin.session.close()
+
+
+@pytest.fixture(autouse=True)
+def admin(admin_session: Admin) -> Admin:
+    """Every test starts from a reset emulator."""
+    admin_session.post("reset").raise_for_status()
+    return admin_session
+
+
+@pytest.fixture
+def raw(emulator: RunningEmulator) -> Iterator[requests.Session]:
+    """Plain HTTP with the emulator's credentials, for what the SDK cannot send."""
+    with requests.Session() as session:
+        session.auth = (emulator.account_sid, emulator.auth_token)
+        yield session
+
+
+# -- the official client, recording what it receives ---------------------------------------------
+
+
+@dataclass
+class Exchange:
+    method: str
+    url: str
+    """As the SDK asked for it, on https://conversations.twilio.com."""
+    params: dict[str, Any]
+    status: int
+    body: str
+    content_type: str
+
+
+class RecordingHttpClient(BinderyHttpClient):
+    """The project's adapter, keeping every exchange so tests can validate the answers."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(base_url, timeout=10)
+        self.exchanges: list[Exchange] = []
+
+    def request(self, method, url, params=None, data=None, *args, **kwargs):
+        response = super().request(method, url, params, data, *args, **kwargs)
+        self.exchanges.append(
+            Exchange(
+                method.upper(),
+                url,
+                dict(params or {}),
+                response.status_code,
+                response.text,
+                response.headers.get("Content-Type", ""),
+            )
+        )
+        return response
+
+
+@pytest.fixture(scope="session")
+def openapi() -> OpenAPI:
+    return OpenAPI.from_file_path(str(SPEC))
+
+
+def validate_exchanges(openapi: OpenAPI, exchanges: list[Exchange]) -> int:
+    """Validate every 2xx JSON answer against Twilio's OpenAPI description; returns the count."""
+    failures, validated = [], 0
+    for exchange in exchanges:
+        if not 200 <= exchange.status < 300 or not exchange.body:
+            continue
+        parts = urlsplit(exchange.url)
+        args = dict(parse_qsl(parts.query)) | {k: str(v) for k, v in exchange.params.items()}
+        request = MockRequest(
+            f"{parts.scheme}://{parts.netloc}",
+            exchange.method,
+            parts.path,
+            args=args,
+            content_type="application/x-www-form-urlencoded",
+        )
+        response = MockResponse(
+            exchange.body.encode(), status_code=exchange.status, content_type=exchange.content_type
+        )
+        try:
+            openapi.validate_response(request, response)
+            validated += 1
+        except Exception as error:  # collect them all, then fail once with every detail
+            failures.append(f"{exchange.method} {exchange.url}: {error!r}")
+    assert not failures, "answers that do not match the OpenAPI spec:\n" + "\n".join(failures)
+    return validated
+
+
+@pytest.fixture
+def http_client(emulator: RunningEmulator, openapi: OpenAPI) -> Iterator[RecordingHttpClient]:
+    http = RecordingHttpClient(emulator.url)
+    yield http
+    http.session.close()
+    validate_exchanges(openapi, http.exchanges)
+
+
+@pytest.fixture
+def validate_answers(openapi: OpenAPI, http_client: RecordingHttpClient) -> Callable[[], int]:
+    """Validate the answers the client got so far; returns how many 2xx bodies passed."""
+    return lambda: validate_exchanges(openapi, http_client.exchanges)
+
+
+@pytest.fixture
+def client(emulator: RunningEmulator, http_client: RecordingHttpClient) -> Client:
+    """The official client on the emulator; every 2xx body it gets is validated at teardown."""
+    return Client(emulator.account_sid, emulator.auth_token, http_client=http_client)
+
+
+@pytest.fixture
+def conversations(client: Client) -> Any:
+    return client.conversations.v1
+
+
+# -- a webhook receiver ----------------------------------------------------------------------------
+
+
+@dataclass
+class Hook:
+    method: str
+    path: str
+    url: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    signature_valid: bool
+
+    @property
+    def event_type(self) -> str:
+        return self.params.get("EventType", "")
+
+
+@dataclass
+class Receiver:
+    """Records signed webhooks; answers per event type (`answers`), after an optional delay."""
+
+    auth_token: str
+    url: str = ""
+    hooks: list[Hook] = field(default_factory=list)
+    answers: dict[str, int] = field(default_factory=dict)
+    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def pre_url(self) -> str:
+        return self.url + "/pre"
+
+    @property
+    def post_url(self) -> str:
+        return self.url + "/post"
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        signature = request.headers.get("X-Twilio-Signature", "")
+        validator = RequestValidator(self.auth_token)
+        if request.method == "POST":
+            params = request.form.to_dict()
+            valid = validator.validate(request.url, request.form, signature)
+        else:
+            params = request.args.to_dict()
+            valid = validator.validate(request.url, {}, signature)
+        hook = Hook(request.method, request.path, request.url, params, dict(request.headers), valid)
+        with self._lock:
+            self.hooks.append(hook)
+        time.sleep(self.delays.get(hook.event_type, 0))
+        status = self.answers.get(hook.event_type, 200)
+        body = json.dumps(self.bodies.get(hook.event_type, {}))
+        return Response(body, status, mimetype="application/json")(environ, start_response)
+
+    def events(self, path: str | None = None) -> list[str]:
+        with self._lock:
+            return [h.event_type for h in self.hooks if path is None or h.path == path]
+
+    def wait_for(self, count: int, path: str = "/post", timeout: float = 5.0) -> list[Hook]:
+        """The first `count` hooks on `path`, waiting for them to arrive."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                found = [h for h in self.hooks if h.path == path]
+            if len(found) >= count:
+                return found
+            time.sleep(0.01)
+        raise AssertionError(f"expected {count} hooks on {path}, got {self.events(path)}")
+
+
+@pytest.fixture
+def receiver(emulator: RunningEmulator) -> Iterator[Receiver]:
+    receiver = Receiver(emulator.auth_token)
+    server = make_server("127.0.0.1", 0, receiver, threaded=True, request_handler=_Quiet)
+    receiver.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+# -- small helpers shared by the tests -------------------------------------------------------------
+
+
+@pytest.fixture
+def configure_webhooks(conversations: Any, emulator: RunningEmulator, receiver: Receiver):
+    """Point the default service's webhooks at the receiver, for the given event names."""
+
+    def configure(*filters: str, method: str = "POST", pre: bool = True) -> None:
+        conversations.services(emulator.default_service_sid).configuration.webhooks().update(
+            pre_webhook_url=receiver.pre_url if pre else None,
+            post_webhook_url=receiver.post_url,
+            filters=list(filters),
+            method=method,
+        )
+
+    return configure
