@@ -20,7 +20,16 @@ from emulator.defaults import DEFAULT_HOST
 from emulator.engine import Engine
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
+class _RequestHandler(WSGIRequestHandler):
+    """Leaves the `Date` header to the app, which stamps it with the emulator's clock."""
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
+
+
+class _QuietRequestHandler(_RequestHandler):
     """No access log line per request (tests make thousands)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -78,7 +87,7 @@ def _bind(
     config: EmulatorConfig | None, host: str, port: int, log_requests: bool
 ) -> RunningEmulator:
     app = create_app(config)
-    handler = WSGIRequestHandler if log_requests else _QuietRequestHandler
+    handler = _RequestHandler if log_requests else _QuietRequestHandler
     server = make_server(host, port, app, threaded=True, request_handler=handler)
     bound_port = server.server_port
     url_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
@@ -98,7 +107,10 @@ def start_in_thread(
     running = _bind(config, host, port, log_requests)
     running.engine.start()
     thread = threading.Thread(
-        target=running._server.serve_forever, name="emulator-server", daemon=True
+        target=running._server.serve_forever,
+        kwargs={"poll_interval": 0.1},  # how long shutdown() may wait
+        name="emulator-server",
+        daemon=True,
     )
     thread.start()
     running._thread = thread

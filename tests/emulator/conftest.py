@@ -238,15 +238,18 @@ class Receiver:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
+        # Twilio signs the URL it requested: validate the raw one, not werkzeug's re-quoted
+        # `request.url`.
+        url = f"{request.host_url.rstrip('/')}{environ['RAW_URI']}"
         signature = request.headers.get("X-Twilio-Signature", "")
         validator = RequestValidator(self.auth_token)
         if request.method == "POST":
             params = request.form.to_dict()
-            valid = validator.validate(request.url, request.form, signature)
+            valid = validator.validate(url, request.form, signature)
         else:
             params = request.args.to_dict()
-            valid = validator.validate(request.url, {}, signature)
-        hook = Hook(request.method, request.path, request.url, params, dict(request.headers), valid)
+            valid = validator.validate(url, {}, signature)
+        hook = Hook(request.method, request.path, url, params, dict(request.headers), valid)
         with self._lock:
             self.hooks.append(hook)
         time.sleep(self.delays.get(hook.event_type, 0))
@@ -275,7 +278,9 @@ def receiver(emulator: RunningEmulator) -> Iterator[Receiver]:
     receiver = Receiver(emulator.auth_token)
     server = make_server("127.0.0.1", 0, receiver, threaded=True, request_handler=_Quiet)
     receiver.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield receiver
     server.shutdown()
