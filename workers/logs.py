@@ -11,7 +11,9 @@ import time
 
 from workers.addresses import mask_text
 
-job_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("job_context", default=None)
+job_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "job_context", default=None
+)
 
 
 class ContextFilter(logging.Filter):
