@@ -7,6 +7,7 @@ that is printed when a test fails to bring it up.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,10 +31,54 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_redis_url() -> str:
-    """Tests use database 9 of the Redis `make test` made sure of, so they never touch db 0."""
+def shared_redis_url() -> str:
+    """Database 9 of the Redis `make test` made sure of (REDIS_URL's server when set)."""
     base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     return base.rsplit("/", 1)[0] + "/9" if base.count("/") >= 3 else base + "/9"
+
+
+class PrivateRedis:
+    """A redis-server of the stack's own, so that two test runs on one machine never share a queue.
+    Without the binary, the stack falls back to the shared server's database 9."""
+
+    def __init__(self, *extra: str):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="bindery-redis-")
+        self.popen = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        self.popen.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Process:
@@ -81,7 +126,8 @@ class Stack:
     """Emulator + web + workers, wired together as `make dev` wires them."""
 
     def __init__(self, workers: int = 2, web_workers: int = 2, **settings: str):
-        self.redis_url = test_redis_url()
+        self.private_redis = PrivateRedis() if shutil.which("redis-server") else None
+        self.redis_url = self.private_redis.url if self.private_redis else shared_redis_url()
         self.redis = redis.Redis.from_url(self.redis_url)
         self.redis.flushdb()
         self.emulator_port = free_port()
@@ -110,6 +156,7 @@ class Stack:
         self.web.wait_http(self.web_url + "/healthz")
         self.workers = self._start("worker", [BINDERY, "worker", "--processes", str(workers)])
         self.api = requests.Session()
+        self.api.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
         self.api.headers["Authorization"] = f"Bearer {API_TOKEN}"
 
     def _start(self, name: str, argv: list[str]) -> Process:
@@ -121,6 +168,8 @@ class Stack:
         for process in reversed(self.processes):
             process.stop()
         self.redis.close()
+        if self.private_redis:
+            self.private_redis.stop()
 
     # -- the emulator's admin side ------------------------------------------------------------
 
