@@ -10,9 +10,10 @@ from functools import wraps
 
 from flask import Blueprint, current_app, jsonify, request
 
+from workers import failures
 from workers.addresses import channel, is_sid, is_valid_address
 from workers.dispatch import stable_id
-from workers.settings import CONFLICT_POLICIES
+from workers.settings import CONFLICT_POLICIES, SettingsError, parse_duration
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -162,27 +163,88 @@ def _enqueue(function: str, kwargs: dict, kind: str, job_id: str | None):
 @blueprint.get("/jobs/<job_id>")
 @require_token
 def job_status(job_id: str):
+    _job_id(job_id)
+    info = failures.show(_runtime(), job_id)
+    if info is None:
+        return jsonify(error=f"no job {job_id}"), 404
+    return jsonify(info)
+
+
+@blueprint.get("/jobs")
+@require_token
+def list_jobs():
+    status = request.args.get("status", "failed")
+    if status not in ("failed", "conflict"):
+        raise BadRequest("status", "must be failed or conflict")
+    since = _since(request.args.get("since", ""))
+    if status == "conflict":
+        return jsonify(jobs=failures.conflicts(_runtime(), since=since))
+    conversation, code = _job_filters(request.args)
+    items = failures.failed(_runtime(), conversation=conversation, code=code, since=since)
+    return jsonify(jobs=[item.to_dict() for item in items])
+
+
+@blueprint.post("/jobs/<job_id>/replay")
+@require_token
+def replay_job(job_id: str):
+    _job_id(job_id)
+    result = failures.replay(_runtime(), job_id)
+    if result == "missing":
+        return jsonify(error=f"no job {job_id}"), 404
+    if result == "not_failed":
+        return jsonify(error=f"job {job_id} is not in the failed list", job_id=job_id), 409
+    return jsonify(job_id=job_id, status=result), 202
+
+
+@blueprint.post("/jobs/replay")
+@require_token
+def replay_jobs():
+    body = request.get_json(silent=True) if request.data else {}
+    if not isinstance(body, dict):
+        raise BadRequest("body", "must be a JSON object")
+    _reject_unknown(body, {"conversation", "code", "since", "dry_run"})
+    conversation, code = _job_filters(body)
+    since = _since(body.get("since") or "")
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise BadRequest("dry_run", "must be true or false")
+    rt = _runtime()
+    ids = [
+        item.id for item in failures.failed(rt, conversation=conversation, code=code, since=since)
+    ]
+    if dry_run:
+        return jsonify(dry_run=True, job_ids=ids)
+    results = {job_id: failures.replay(rt, job_id) for job_id in ids}
+    return jsonify(replayed=results), 202
+
+
+def _runtime():
+    return current_app.extensions["bindery"].runtime
+
+
+def _job_id(job_id: str) -> None:
     if not JOB_ID.match(job_id):
         raise BadRequest("job_id", "is not a job id")
-    job = current_app.extensions["bindery"].dispatcher.fetch(job_id)
-    if job is None:
-        return jsonify(error=f"no job {job_id}"), 404
-    return jsonify(describe(job))
 
 
-def describe(job) -> dict:
-    status = job.get_status()
-    result = job.latest_result()
-    error = ""
-    if result is not None and result.exc_string:
-        error = result.exc_string.strip().splitlines()[-1]
-    return {
-        "id": job.id,
-        "kind": job.meta.get("kind", ""),
-        "status": getattr(status, "value", status),
-        "outcome": result.return_value if result is not None and status == "finished" else None,
-        "error": error,
-        "retries": job.number_of_retries or 0,
-        "enqueued_at": job.enqueued_at.isoformat() if job.enqueued_at else None,
-        "ended_at": job.ended_at.isoformat() if job.ended_at else None,
-    }
+def _job_filters(source) -> tuple[str, int]:
+    conversation = source.get("conversation") or ""
+    if conversation and not (isinstance(conversation, str) and is_sid(conversation, "CH")):
+        raise BadRequest("conversation", "is not a CH SID")
+    code = source.get("code") or 0
+    try:
+        code = int(code)
+    except (TypeError, ValueError):
+        raise BadRequest("code", "must be a Twilio error code (a number)") from None
+    return conversation, code
+
+
+def _since(text) -> float:
+    if not text:
+        return 0.0
+    if not isinstance(text, str):
+        raise BadRequest("since", "must be a duration like 90s, 15m, 1h or 2d")
+    try:
+        return time.time() - parse_duration(text, "since")
+    except SettingsError:
+        raise BadRequest("since", "must be a duration like 90s, 15m, 1h or 2d") from None

@@ -11,9 +11,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
 from workers import keys
-from workers.dispatch import Dispatcher
-from workers.ledger import Ledger
-from workers.runtime import connect
+from workers.runtime import Runtime, connect
 from workers.settings import Settings
 
 MAX_BODY = 64 * 1024
@@ -27,8 +25,10 @@ class Services:
     def __init__(self, settings: Settings, connection: redis.Redis):
         self.settings = settings
         self.redis = connection
-        self.ledger = Ledger(connection)
-        self.dispatcher = Dispatcher(connection, settings)
+        # The web side uses the runtime's Redis-backed parts only; it never calls Twilio.
+        self.runtime = Runtime(settings, connection)
+        self.ledger = self.runtime.ledger
+        self.dispatcher = self.runtime.dispatcher
         self.validator = RequestValidator(settings.twilio_auth_token)
 
     def count(self, field: str) -> None:

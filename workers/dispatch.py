@@ -58,13 +58,14 @@ class Dispatcher:
         job_id: str | None = None,
         delay: float = 0,
         meta: dict | None = None,
+        timeout: float | None = None,
     ) -> tuple[Job, bool]:
         """Enqueue `func(**kwargs)`; returns (job, created). With a `job_id`, a job that already
         exists under it is returned instead of a second one (atomically, by RQ's unique enqueue)."""
         options = dict(
             kwargs=kwargs,
             job_id=job_id,
-            job_timeout=int(self.settings.job_timeout),
+            job_timeout=int(timeout or self.settings.job_timeout),
             result_ttl=DEDUP_TTL,
             failure_ttl=FAILURE_TTL,
             retry=Retry(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from workers import events, logs, runtime
+from workers import events, failures, logs, runtime
 from workers.gateway import Permanent
 from workers.participants import AddRequest, add_participant
 from workers.states import change_state
@@ -25,14 +25,24 @@ def _no_retry_on_permanent(fn):
                 "conversation_sid": kwargs.get("conversation_sid", ""),
             }
         )
+        rt = runtime.current()
         try:
-            return fn(runtime.current(), **kwargs)
-        except Permanent:
+            outcome = fn(rt, **kwargs)
+        except Exception as error:
             if current is not None:
-                current.retries_left = 0  # RQ reads this when the job fails: do not retry
+                failures.record_attempt(current, error)
+                if isinstance(error, Permanent):
+                    current.retries_left = 0  # RQ reads this when the job fails: do not retry
             raise
         finally:
             logs.job_context.reset(context)
+        if (
+            current is not None
+            and isinstance(outcome, dict)
+            and outcome.get("outcome") == "conflict"
+        ):
+            failures.record_conflict(rt, current.id, outcome)
+        return outcome
 
     job.__name__ = fn.__name__
     job.__doc__ = fn.__doc__
@@ -95,3 +105,25 @@ def record_conversation_removed(rt, **kwargs) -> dict:
 @_no_retry_on_permanent
 def record_message(rt, **kwargs) -> dict:
     return events.message_added(rt, **kwargs)
+
+
+@_no_retry_on_permanent
+def cleanup_stale(rt) -> dict:
+    """The scheduled cleanup: schedule a close for each stale conversation."""
+    from workers import cleanup
+
+    report = cleanup.run(rt)
+    return {
+        "outcome": "scheduled",
+        "closes": len(report),
+        "conversations": [s.conversation_sid for s in report],
+    }
+
+
+@_no_retry_on_permanent
+def reconcile_ledger(rt) -> dict:
+    """The scheduled reconciliation: repair the ledger from Twilio."""
+    from workers import reconcile
+
+    differences = reconcile.run(rt)
+    return {"outcome": "reconciled", "differences": len(differences)}

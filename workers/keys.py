@@ -52,5 +52,25 @@ def webhook_counters() -> str:
     return f"{PREFIX}webhooks"
 
 
+def conflicts() -> str:
+    """Sorted set of conflict outcomes (JSON), scored by time: business answers, not failures."""
+    return f"{PREFIX}conflicts"
+
+
+def schedule() -> str:
+    """Hash: each periodic job's name -> JSON of its interval and last enqueue, kept by the clock."""
+    return f"{PREFIX}schedule"
+
+
+def clock_heartbeat() -> str:
+    """String with a TTL: the running clock's name, refreshed each tick."""
+    return f"{PREFIX}clock"
+
+
+def conversation_pattern() -> str:
+    """SCAN pattern matching every conversation hash (and, to be filtered out, its sets)."""
+    return f"{PREFIX}conv:*"
+
+
 QUEUE_NAME = "bindery"
 """The RQ queue; RQ stores it as `rq:queue:bindery`."""

@@ -123,13 +123,16 @@ class Ledger:
         pipe.hset(keys.conversation(sid), mapping={"state": state, "state_at": at})
         pipe.hsetnx(keys.conversation(sid), "created_at", at)
         if state in FINAL_STATES:
-            for pair_id in self.pairs_of(sid):
-                record = self.pair(pair_id)
-                if record is None or record.holder in ("", sid):
-                    self._release(pipe, pair_id, sid, at)
-            pipe.delete(keys.conversation_identities(sid))
+            self._release_all(pipe, sid, at)
         pipe.execute()
         return True
+
+    def _release_all(self, pipe, sid: str, at: float) -> None:
+        for pair_id in self.pairs_of(sid):
+            record = self.pair(pair_id)
+            if record is None or record.holder in ("", sid):
+                self._release(pipe, pair_id, sid, at)
+        pipe.delete(keys.conversation_identities(sid))
 
     def touch(self, sid: str, at: float) -> None:
         """Record activity (a message, an add) so idle conversations can be told from busy ones."""
@@ -192,6 +195,32 @@ class Ledger:
             mapping={"holder": "", "participant_sid": "", "released_from": sid, "released_at": at},
         )
         pipe.srem(keys.conversation_pairs(sid), pair_id)
+
+    def overwrite_state(self, sid: str, state: str, at: float) -> None:
+        """Reconciliation only: Twilio's word replaces the ledger's, ordering rules aside."""
+        pipe = self.redis.pipeline()
+        pipe.hset(keys.conversation(sid), mapping={"state": state, "state_at": at})
+        if state in FINAL_STATES:
+            self._release_all(pipe, sid, at)
+        pipe.execute()
+
+    def identities_of(self, sid: str) -> set[str]:
+        return {_text(i) for i in self.redis.smembers(keys.conversation_identities(sid))}
+
+    def conversation_sids(self) -> list[str]:
+        """Every conversation the ledger has a record of (a SCAN: for operations, not hot paths)."""
+        prefix = len(keys.conversation(""))
+        sids = []
+        for key in self.redis.scan_iter(match=keys.conversation_pattern(), count=1000):
+            name = _text(key)[prefix:]
+            if ":" not in name:
+                sids.append(name)
+        return sids
+
+    def size(self) -> dict[str, int]:
+        """How many conversations and pairs the ledger holds records of (SCAN-based)."""
+        pairs = sum(1 for _ in self.redis.scan_iter(match=keys.pair("*"), count=1000))
+        return {"conversations": len(self.conversation_sids()), "pairs": pairs}
 
     # -- counters ------------------------------------------------------------------------------
 

@@ -68,6 +68,12 @@ class Settings:
     stale_after: float = field(default=6 * 3600.0, metadata={"env": "BINDERY_STALE_AFTER"})
     """Seconds of no activity after which a conversation counts as stale."""
     conflict_policy: str = field(default="close-stale", metadata={"env": "BINDERY_CONFLICT_POLICY"})
+    cleanup_interval: float = field(default=900.0, metadata={"env": "BINDERY_CLEANUP_INTERVAL"})
+    """Seconds between scheduled stale-conversation cleanups; 0 turns the schedule off."""
+    reconcile_interval: float = field(
+        default=3600.0, metadata={"env": "BINDERY_RECONCILE_INTERVAL"}
+    )
+    """Seconds between scheduled ledger reconciliations; 0 turns the schedule off."""
     lock_ttl: float = field(default=30.0, metadata={"env": "BINDERY_LOCK_TTL"})
     """Seconds a conversation or pair lock lives unless released."""
     lock_wait: float = field(default=2.0, metadata={"env": "BINDERY_LOCK_WAIT"})

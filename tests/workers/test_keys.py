@@ -17,6 +17,10 @@ def test_every_key_is_pinned():
     assert keys.pair_lock(pair) == "bindery:lock:pair:+15551230001|+15550001111"
     assert keys.counters() == "bindery:counters"
     assert keys.webhook_counters() == "bindery:webhooks"
+    assert keys.conflicts() == "bindery:conflicts"
+    assert keys.schedule() == "bindery:schedule"
+    assert keys.clock_heartbeat() == "bindery:clock"
+    assert keys.conversation_pattern() == "bindery:conv:*"
 
 
 def test_queue_name_is_bindery(fake_redis):

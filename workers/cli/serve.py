@@ -1,34 +1,19 @@
-"""The `bindery` command line: one click group; each subcommand builds what it needs from Settings."""
+"""The long-running processes: `bindery web`, `bindery worker`, `bindery clock`."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
 import click
 
-from emulator.cli import emulator_command
-from workers.settings import Settings, SettingsError
+from workers.cli.common import runtime, settings
+from workers.settings import SettingsError
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="bindery")
-def main() -> None:
-    """Bindery: a lifecycle processor for Twilio Conversations that never attempts a duplicate
-    binding. Settings come from the environment (see README and .env.example)."""
-
-
-main.add_command(emulator_command, "emulator")
-
-
-@main.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -53,10 +38,10 @@ main.add_command(emulator_command, "emulator")
 )
 def web(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the webhooks and the API with gunicorn (`webhooks:create_app()`)."""
-    settings = _settings()
-    if not settings.development:
+    current = settings()
+    if not current.development:
         try:
-            settings.require("TWILIO_AUTH_TOKEN", "BINDERY_API_TOKEN")
+            current.require("TWILIO_AUTH_TOKEN", "BINDERY_API_TOKEN")
         except SettingsError as error:
             raise click.ClickException(str(error)) from None
     argv = [
@@ -69,16 +54,14 @@ def web(host: str, port: int, workers: int, threads: int) -> None:
         str(workers),
         "--threads",
         str(threads),
-        "--worker-class",
-        "gthread",
-        "--graceful-timeout",
-        "10",
+        "--config",
+        "python:webhooks.gunicorn_config",
         "webhooks:create_app()",
     ]
     os.execv(sys.executable, argv)  # noqa: S606 - gunicorn replaces this process
 
 
-@main.command()
+@click.command()
 @click.option(
     "--processes",
     default=2,
@@ -97,8 +80,31 @@ def worker(processes: int, burst: bool, log_level: str) -> None:
     """Run RQ worker processes (with the scheduler) that apply Bindery's jobs."""
     from workers.worker import run_pool
 
-    settings = _settings()
     try:
-        run_pool(settings, processes, burst=burst, logging_level=log_level)
+        run_pool(settings(), processes, burst=burst, logging_level=log_level)
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
+
+
+@click.command()
+@click.option(
+    "--tick",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 60),
+    help="Seconds between looks at the schedule.",
+)
+def clock(tick: float) -> None:
+    """Enqueue the periodic jobs (stale cleanup, ledger reconciliation) when they are due.
+
+    Safe to run twice by mistake: each run of a periodic job has one id per time window, and a
+    second clock's enqueue of the same id is a no-op."""
+    from workers import logs
+    from workers.schedule import run_clock
+
+    rt = runtime("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+    logs.configure(secrets=(rt.settings.twilio_auth_token, rt.settings.api_token))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    run_clock(rt, stop, tick_seconds=tick)
