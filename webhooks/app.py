@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import redis
 from flask import Flask, jsonify
@@ -49,10 +48,11 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.config["BINDERY_SETTINGS"] = settings
     app.extensions["bindery"] = Services(settings, connection or connect(settings.redis_url))
 
-    from webhooks import api, conversations
+    from webhooks import api, conversations, health
 
     app.register_blueprint(conversations.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(health.blueprint)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -62,9 +62,5 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     def redis_down(error: redis.RedisError):
         log.error("Redis unavailable: %s", type(error).__name__)
         return jsonify(error="storage unavailable, retry later"), 503
-
-    @app.get("/healthz")
-    def healthz():
-        return jsonify(status="ok", time=time.time())
 
     return app

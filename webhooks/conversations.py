@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from webhooks import events
 from webhooks.signature import require_twilio_signature
-from workers import keys
+from workers import keys, metrics
 from workers.addresses import mask
 from workers.dispatch import stable_id
 
@@ -40,9 +40,11 @@ def post_event():
         event = events.parse_post(_params(), received_at=time.time())
     except events.BadEvent as error:
         services.count("bad_request")
+        metrics.WEBHOOKS.labels("post", "400").inc()
         return _bad(error)
     except events.UnhandledEvent as unhandled:
         services.count(f"ignored:{unhandled}"[:80])
+        metrics.WEBHOOKS.labels("unhandled", "200").inc()
         return jsonify(status="ignored", event_type=str(unhandled)), 200
 
     token = request.headers.get("I-Twilio-Idempotency-Token", "")
@@ -52,6 +54,7 @@ def post_event():
         function, kwargs, kind=f"event:{event.event_type}", job_id=job_id
     )
     services.count(f"{event.event_type}:{'enqueued' if created else 'duplicate'}")
+    metrics.WEBHOOKS.labels(event.event_type, "200" if created else "200-duplicate").inc()
     return jsonify(status="accepted", job_id=job.id, duplicate=not created), 200
 
 
@@ -63,10 +66,14 @@ def pre_event():
         event = events.parse_pre(_params())
     except events.BadEvent as error:
         services.count("bad_request")
+        metrics.WEBHOOKS.labels("pre", "400").inc()
         return _bad(error)
     if event is None:
+        metrics.WEBHOOKS.labels("pre-other", "200").inc()
         return jsonify({}), 200
-    return _decide_participant_add(services, event)
+    response = _decide_participant_add(services, event)
+    metrics.WEBHOOKS.labels(event.event_type, str(response[1])).inc()
+    return response
 
 
 def _decide_participant_add(services, event: events.ParticipantAdd):

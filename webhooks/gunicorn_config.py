@@ -2,13 +2,17 @@
 
 import os
 
-from workers import logs
+from workers import logs, metrics
 
 worker_class = "gthread"
 graceful_timeout = 10
 # Twilio waits 5 s for a pre-event answer; a request still running after 30 s is stuck.
 timeout = 30
 accesslog = None  # one JSON line per event comes from the app; access lines would repeat it
+
+
+def child_exit(server, worker):
+    metrics.process_exited(worker.pid)
 
 
 def post_fork(server, worker):

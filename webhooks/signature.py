@@ -14,6 +14,8 @@ from urllib.parse import quote
 from flask import current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 
+from workers import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -54,6 +56,7 @@ def require_twilio_signature(view):
         validator = current_app.extensions["bindery"].validator
         if not is_valid(validator):
             current_app.extensions["bindery"].count("signature_failures")
+            metrics.SIGNATURE_FAILURES.inc()
             return jsonify(error="invalid or missing X-Twilio-Signature"), 403
         return view(*args, **kwargs)
 

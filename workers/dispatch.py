@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from datetime import timedelta
 
 import redis
@@ -16,7 +17,7 @@ from rq.exceptions import DuplicateJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from workers import keys
+from workers import keys, metrics
 from workers.settings import Settings
 
 DEDUP_TTL = 24 * 3600
@@ -74,6 +75,7 @@ class Dispatcher:
             meta={"kind": kind, **(meta or {})},
             description=f"{kind} {kwargs.get('conversation_sid', '')}".strip(),
         )
+        started = time.perf_counter()
         try:
             if delay > 0:
                 job = self.queue.enqueue_in(
@@ -83,6 +85,8 @@ class Dispatcher:
                 job = self.queue.enqueue(func, unique=bool(job_id), **options)
         except DuplicateJobError:
             return Job.fetch(job_id, connection=self.connection, serializer=JSONSerializer), False
+        finally:
+            metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
         return job, True
 
     def fetch(self, job_id: str) -> Job | None:

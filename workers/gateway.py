@@ -16,6 +16,7 @@ from datetime import datetime
 import requests
 from twilio.base.exceptions import TwilioRestException
 
+from workers import metrics
 from workers.settings import Settings
 from workers.twilio_http import make_client
 
@@ -113,11 +114,14 @@ class Gateway:
     def _call(self, what: str, fn, *args, **kwargs):
         self.calls += 1
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except (TwilioRestException, requests.RequestException) as exc:
             error = _translate(exc)
+            metrics.TWILIO_CALLS.labels(what, str(error.code or error.status or "network")).inc()
             log.info("twilio %s failed: code=%s status=%s", what, error.code, error.status)
             raise error from exc
+        metrics.TWILIO_CALLS.labels(what, "ok").inc()
+        return result
 
     # -- conversations -------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from workers import events, failures, logs, runtime
+from workers import events, failures, logs, metrics, runtime
 from workers.gateway import Permanent
 from workers.participants import AddRequest, add_participant
 from workers.states import change_state
@@ -26,9 +26,11 @@ def _no_retry_on_permanent(fn):
             }
         )
         rt = runtime.current()
+        kind = current.meta.get("kind", fn.__name__) if current else fn.__name__
         try:
             outcome = fn(rt, **kwargs)
         except Exception as error:
+            metrics.JOBS.labels(kind, "error").inc()
             if current is not None:
                 failures.record_attempt(current, error)
                 if isinstance(error, Permanent):
@@ -36,11 +38,9 @@ def _no_retry_on_permanent(fn):
             raise
         finally:
             logs.job_context.reset(context)
-        if (
-            current is not None
-            and isinstance(outcome, dict)
-            and outcome.get("outcome") == "conflict"
-        ):
+        result = outcome.get("outcome", "done") if isinstance(outcome, dict) else "done"
+        metrics.JOBS.labels(kind, result).inc()
+        if current is not None and result == "conflict":
             failures.record_conflict(rt, current.id, outcome)
         return outcome
 

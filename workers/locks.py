@@ -16,6 +16,8 @@ from collections.abc import Iterable
 import redis
 from redis.exceptions import LockError
 
+from workers import metrics
+
 
 class LockBusy(Exception):
     """Another job holds a lock this job needs; retry later."""
@@ -40,7 +42,9 @@ class Locks:
             lock = self.redis.lock(name, timeout=self.ttl, blocking_timeout=self.wait)
             started = time.monotonic()
             acquired = lock.acquire()
-            self.waited += time.monotonic() - started
+            waited = time.monotonic() - started
+            self.waited += waited
+            metrics.LOCK_WAIT_SECONDS.observe(waited)
             if not acquired:
                 self.release()
                 raise LockBusy(name)

@@ -142,6 +142,8 @@ class Stack:
             "REDIS_URL": self.redis_url,
             "BINDERY_API_TOKEN": API_TOKEN,
             "BINDERY_ENV": "production",
+            # Each stack counts its own metrics (the default directory is shared by the host).
+            "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bindery-metrics-"),
             **settings,
         }
         self.processes: list[Process] = []
@@ -170,6 +172,7 @@ class Stack:
         self.redis.close()
         if self.private_redis:
             self.private_redis.stop()
+        shutil.rmtree(self.env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
     # -- the emulator's admin side ------------------------------------------------------------
 

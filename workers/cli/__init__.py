@@ -7,10 +7,28 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import click
 
-from emulator.cli import emulator_command
-from workers.cli import jobs, operations, serve
+
+def _metrics_directory() -> None:
+    """prometheus-client picks single- or multi-process mode when it is first imported, so the
+    shared directory of this host's Bindery processes is chosen here, before the subcommands import
+    it; the web's `/metrics` then sums the workers' counts too."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(
+        Path(tempfile.gettempdir()) / f"bindery-metrics-{os.getuid()}"
+    )
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
+_metrics_directory()
+
+from emulator.cli import emulator_command  # noqa: E402
+from workers.cli import jobs, operations, serve  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
