@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import click
@@ -99,6 +100,7 @@ def emulator_command(
     actions). Point the official client at it with workers.twilio_http.make_client(...,
     base_url=URL), or set TWILIO_API_BASE_URL=URL.
     """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = EmulatorConfig(
         account_sid=account_sid,
         auth_token=auth_token,

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 from flask import Flask
@@ -125,9 +127,14 @@ def serve(
     log_requests: bool = True,
     ready: Callable[[RunningEmulator], None] | None = None,
 ) -> None:
-    """Serve until interrupted; `ready` is called once the socket is bound."""
+    """Serve until SIGINT or SIGTERM; `ready` is called once the socket is bound."""
     running = _bind(config, host, port, log_requests)
     running.engine.start()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # Process managers stop with SIGTERM (and background jobs ignore SIGINT): both end
+        # serve_forever the same way.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if ready is not None:
             ready(running)
@@ -136,3 +143,9 @@ def serve(
         pass
     finally:
         running.shutdown()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

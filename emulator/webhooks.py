@@ -118,18 +118,21 @@ class WebhookSender:
                     if generation != self._generation:
                         continue  # queued before a reset
                     for target in targets:
-                        self._send_post(session, target, event)
+                        self._send_post(session, target, event, generation)
                 finally:
                     q.task_done()
 
-    def _send_post(self, session: requests.Session, target: Target, event: Event) -> None:
+    def _send_post(
+        self, session: requests.Session, target: Target, event: Event, generation: int
+    ) -> None:
         try:
             with self._request(session, target, event) as response:
                 ok = 200 <= response.status_code < 300
         except requests.RequestException as error:
             log.info("post-event %s to %s failed: %s", event.event_type, target.url, error)
             ok = False
-        self._stats.webhook("sent" if ok else "failed")
+        if generation == self._generation:  # a reset meanwhile cleared the stats
+            self._stats.webhook("sent" if ok else "failed")
 
     # -- pre-events ---------------------------------------------------------------------------
 

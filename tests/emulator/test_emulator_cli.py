@@ -62,8 +62,14 @@ def test_the_cli_serves_the_emulator(tmp_path):
             client.http_client.session.close()
         assert requests.get(f"{url}/_emulator/faults", timeout=5).json()["latency_ms"] == 1
     finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+            raise
+    assert code == 0, log.read_text()
     output = log.read_text()
     assert f"listening on {url}" in output
     assert f"TWILIO_ACCOUNT_SID={account_sid}" in output

@@ -138,3 +138,14 @@ def test_timers_fire_in_real_time_with_the_ticker():
             time.sleep(0.02)
     finally:
         running.shutdown()
+
+
+def test_the_clock_and_info_endpoints(admin, emulator):
+    info = admin.get("")
+    assert info["account_sid"] == emulator.account_sid
+    assert info["default_service_sid"] == emulator.default_service_sid
+    before = parse(admin.get("clock")["now"])
+    after = parse(admin.advance(90)["now"])
+    assert after - before >= timedelta(seconds=90)
+    assert admin.post("clock", {"advance_seconds": -5}).status_code == 400
+    assert admin.post("clock", {"advance_seconds": "soon"}).status_code == 400
