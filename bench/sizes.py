@@ -1,0 +1,56 @@
+"""How much load each benchmark applies: the full run and `--quick` (under 3 minutes in all)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    name: str
+    b1_rounds: int
+    """Interleaved rounds (bare app, then Bindery) at saturation and at half load; medians count."""
+    b1_seconds: float
+    """Seconds of each saturation and half-load run (after `b1_warmup`)."""
+    b1_warmup: float
+    b1_connections: int
+    """Connections of the closed loop (gunicorn has 2 x 4 threads, so this saturates it)."""
+    b2_seconds: float
+    """Seconds at 200 pre-events per second, for Bindery and for the bare app."""
+    b3_adds: int
+    """Participant-adds of each kind (identity, new pair, known pair), for Bindery and direct."""
+    b4_jobs: int
+    """Jobs of each kind (no-op, identity add, pair add) against the emulator without latency."""
+    b5_seconds: float
+    """Rough seconds per level and side: adds = 9 per second per worker x this."""
+    b6_conversations: int
+    b6_stale: int
+
+
+FULL = Sizes(
+    name="full",
+    b1_rounds=5,
+    b1_seconds=4.0,
+    b1_warmup=1.0,
+    b1_connections=32,
+    b2_seconds=15.0,
+    b3_adds=200,
+    b4_jobs=1500,
+    b5_seconds=8.0,
+    b6_conversations=10_000,
+    b6_stale=2_000,
+)
+
+QUICK = Sizes(
+    name="quick",
+    b1_rounds=3,
+    b1_seconds=2.0,
+    b1_warmup=0.5,
+    b1_connections=32,
+    b2_seconds=5.0,
+    b3_adds=40,
+    b4_jobs=600,
+    b5_seconds=2.5,
+    b6_conversations=5_000,
+    b6_stale=1_000,
+)
