@@ -82,14 +82,19 @@ class PrivateRedis:
 
 
 class Process:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd=None):
         self.name = name
         # The log lives as long as the process, so no `with` block.
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix=f"bindery-{name}-", suffix=".log", delete=False
         )
         self.popen = subprocess.Popen(
-            argv, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            env=env,
+            cwd=cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def output(self) -> str:

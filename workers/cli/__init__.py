@@ -1,6 +1,7 @@
 """The `bindery` command line: one click group; each subcommand builds what it needs from Settings.
 
-- `serve.py`: the long-running processes (web, worker, clock, dev);
+- `serve.py`: the long-running processes (web, worker, clock);
+- `dev.py`: the local stack and its demo;
 - `jobs.py`: failed jobs and conflicts (list, show, replay);
 - `operations.py`: cleanup, reconcile, status.
 """
@@ -28,7 +29,7 @@ def _metrics_directory() -> None:
 _metrics_directory()
 
 from emulator.cli import emulator_command  # noqa: E402
-from workers.cli import jobs, operations, serve  # noqa: E402
+from workers.cli import dev, jobs, operations, serve  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,6 +43,8 @@ main.add_command(emulator_command, "emulator")
 main.add_command(serve.web)
 main.add_command(serve.worker)
 main.add_command(serve.clock)
+main.add_command(dev.dev)
+main.add_command(dev.demo)
 main.add_command(jobs.jobs)
 main.add_command(operations.cleanup)
 main.add_command(operations.reconcile)

@@ -1,0 +1,214 @@
+"""`bindery demo`: a contact centre's morning against a running stack, with live progress.
+
+50 customers text in (the emulator autocreates their conversations and sends Bindery the webhooks
+Twilio would), agents join as chat participants, bursts of duplicate and concurrent adds arrive, a
+customer whose old conversation went idle starts a new one (close-stale), and the cleanup closes what
+went stale. It ends with a table: webhooks, jobs by outcome, Twilio calls by answer, and the number
+that matters, duplicate binding attempts (0).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import click
+import requests
+
+from workers import cleanup
+from workers.runtime import Runtime
+from workers.settings import Settings
+from workers.twilio_http import make_client
+
+CUSTOMERS = 50
+AGENTS = [f"agent-{i}" for i in range(1, 9)]
+DUPLICATE_CODES = ("50416", "50437", "50433")
+FINISHED = ("finished", "failed", "canceled", "stopped")
+
+
+@dataclass
+class Target:
+    web_url: str
+    emulator_url: str
+    api_token: str
+    redis_url: str
+    account_sid: str
+    auth_token: str
+
+
+class Demo:
+    def __init__(self, target: Target, stale_after: float, seed: int = 1):
+        self.t = target
+        self.stale_after = stale_after
+        self.rng = random.Random(seed)
+        self.api = requests.Session()
+        self.api.headers["Authorization"] = f"Bearer {target.api_token}"
+        self.api.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
+        self.twilio = make_client(
+            target.account_sid, target.auth_token, base_url=target.emulator_url
+        )
+        self.jobs: list[str] = []
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def emulator(self, path: str, body: dict | None = None, method: str = "post") -> dict:
+        response = requests.request(
+            method, f"{self.t.emulator_url}/_emulator/{path}", json=body, timeout=10
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def add(self, conversation: str, **body) -> str:
+        response = self.api.post(
+            f"{self.t.web_url}/api/v1/conversations/{conversation}/participants",
+            json=body,
+            timeout=10,
+        )
+        if response.status_code != 202:
+            raise click.ClickException(f"Bindery answered {response.status_code}: {response.text}")
+        job_id = response.json()["job_id"]
+        self.jobs.append(job_id)
+        return job_id
+
+    def job(self, job_id: str) -> dict:
+        return self.api.get(f"{self.t.web_url}/api/v1/jobs/{job_id}", timeout=10).json()
+
+    def wait(self, job_ids: list[str], label: str, timeout: float = 120) -> list[dict]:
+        done: dict[str, dict] = {}
+        deadline = time.monotonic() + timeout
+        with click.progressbar(length=len(job_ids), label=f"  {label}") as bar:
+            while len(done) < len(job_ids):
+                for job_id in job_ids:
+                    if job_id not in done:
+                        info = self.job(job_id)
+                        if info.get("status") in FINISHED:
+                            done[job_id] = info
+                            bar.update(1)
+                if len(done) < len(job_ids):
+                    if time.monotonic() > deadline:
+                        raise click.ClickException(
+                            f"{label}: jobs still unfinished after "
+                            f"{timeout:g}s; is `bindery worker` running?"
+                        )
+                    time.sleep(0.2)
+        return [done[j] for j in job_ids]
+
+    @staticmethod
+    def step(text: str) -> None:
+        click.secho(f"\n{text}", bold=True)
+
+    # -- the scenario --------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        before = self.emulator("stats", method="get")
+        proxy = "+1555" + f"{self.rng.randrange(10**6, 10**7):07d}"
+        customers = [f"+1555{self.rng.randrange(10**6, 10**7):07d}" for _ in range(CUSTOMERS)]
+
+        self.step(f"1. {CUSTOMERS} customers text in to {proxy}")
+        with ThreadPoolExecutor(10) as pool:
+            answers = list(
+                pool.map(
+                    lambda c: self.emulator("inbound", {"from": c, "to": proxy, "body": "Hello?"}),
+                    customers,
+                )
+            )
+        conversations = [a["conversation_sid"] for a in answers]
+        click.echo(
+            f"  {sum(a['created'] for a in answers)} conversations autocreated by Twilio; "
+            "Bindery learns them from the webhooks"
+        )
+
+        self.step("2. Agents join as chat participants")
+        with ThreadPoolExecutor(10) as pool:
+            agent_jobs = list(
+                pool.map(lambda sid: self.add(sid, identity=self.rng.choice(AGENTS)), conversations)
+            )
+        self.wait(agent_jobs, "agents added")
+
+        self.step("3. Bursts: double clicks, retries and racing webhooks")
+        burst = []
+        for sid, customer in list(zip(conversations, customers, strict=True))[:20]:
+            burst += [(sid, {"identity": "supervisor"})] * 5
+            burst += [(sid, {"address": customer, "proxy_address": proxy})] * 3
+        self.rng.shuffle(burst)
+        with ThreadPoolExecutor(16) as pool:
+            burst_jobs = list(pool.map(lambda item: self.add(item[0], **item[1]), burst))
+        results = self.wait(burst_jobs, f"{len(burst)} concurrent adds")
+        outcomes = Counter((r.get("outcome") or {}).get("outcome", r["status"]) for r in results)
+        click.echo("  " + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())))
+
+        self.step("4. Hours pass; 10 customers keep writing, the rest go quiet")
+        self.emulator("clock", {"advance_seconds": self.stale_after + 3600})
+        for customer in customers[:10]:
+            self.emulator("inbound", {"from": customer, "to": proxy, "body": "Still there?"})
+        returning = customers[-1]
+        click.echo("  a quiet customer comes back: the app opens a new conversation for them")
+        fresh = self.twilio.conversations.v1.conversations.create(
+            friendly_name="returning customer"
+        ).sid
+        [moved] = self.wait(
+            [self.add(fresh, address=returning, proxy_address=proxy, policy="close-stale")],
+            "close-stale add",
+        )
+        outcome = moved.get("outcome") or {}
+        click.echo(
+            f"  {outcome.get('outcome')}: old conversation {outcome.get('holder')} "
+            f"closed, pair bound to {fresh}"
+        )
+
+        self.step("5. The cleanup closes what went stale")
+        time.sleep(1)  # let the inbound messages' webhooks reach the ledger
+        settings = Settings.from_env(
+            {
+                "TWILIO_ACCOUNT_SID": self.t.account_sid,
+                "TWILIO_AUTH_TOKEN": self.t.auth_token,
+                "TWILIO_API_BASE_URL": self.t.emulator_url,
+                "REDIS_URL": self.t.redis_url,
+            },
+            stale_after=self.stale_after,
+        )
+        report = cleanup.run(Runtime(settings))
+        closes = [s.job_id for s in report]
+        self.jobs += closes
+        self.wait(closes, f"{len(closes)} stale conversations closing")
+        open_now = sum(
+            1
+            for sid in conversations
+            if self.twilio.conversations.v1.conversations(sid).fetch().state != "closed"
+        )
+        click.echo(
+            f"  {open_now} of the customers' first conversations still open (those who "
+            "kept writing)"
+        )
+        return self.summary(before)
+
+    def summary(self, before: dict) -> dict:
+        after = self.emulator("stats", method="get")
+        infos = [self.job(j) for j in self.jobs]
+        outcomes = Counter((i.get("outcome") or {}).get("outcome", i.get("status")) for i in infos)
+        calls = Counter(after["calls"]) - Counter(before["calls"])
+        errors = Counter(after["errors"]) - Counter(before["errors"])
+        duplicates = sum(errors.get(code, 0) for code in DUPLICATE_CODES)
+        sent = after["webhooks"]["sent"] - before["webhooks"]["sent"]
+        rows = [("webhooks sent by Twilio (emulator) and answered 2xx", sent)]
+        rows += [(f"jobs: {name}", count) for name, count in sorted(outcomes.items())]
+        rows += [
+            (f"Twilio calls (Bindery's and the demo app's): {name}", count)
+            for name, count in sorted(calls.items())
+        ]
+        rows += [(f"Twilio errors: {code}", count) for code, count in sorted(errors.items())]
+        rows.append(("duplicate binding attempts (50416, 50437, 50433)", duplicates))
+        width = max(len(name) for name, _ in rows)
+        click.secho("\nSummary", bold=True)
+        for name, count in rows:
+            click.echo(f"  {name.ljust(width)}  {count:>6}")
+        return {
+            "webhooks_sent": sent,
+            "jobs": dict(outcomes),
+            "calls": dict(calls),
+            "errors": dict(errors),
+            "duplicate_binding_attempts": duplicates,
+        }
