@@ -28,8 +28,11 @@ def test_readyz_needs_a_worker_heartbeat(client):
 
 def test_metrics_count_webhooks_and_signature_failures(client):
     url = "http://localhost/twilio/conversations/post"
-    form = {"AccountSid": "AC" + "ab" * 16, "EventType": "onMessageAdded",
-            "ConversationSid": "CH" + "c" * 32}
+    form = {
+        "AccountSid": "AC" + "ab" * 16,
+        "EventType": "onMessageAdded",
+        "ConversationSid": "CH" + "c" * 32,
+    }
     client.post(url, data=form, headers={"X-Twilio-Signature": sign(url, form, AUTH_TOKEN)})
     client.post(url, data=form, headers={"X-Twilio-Signature": "forged"})
     text = client.get("/metrics").get_data(as_text=True)
