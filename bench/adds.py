@@ -7,9 +7,11 @@ Three kinds, because their minimum number of Twilio calls differs by design:
 - `pair`: an SMS pair the ledger has never seen: Bindery reads ParticipantConversations first (it
   verifies unknown pairs), then creates: two calls;
 - `known_pair`: an SMS pair the ledger already knows is free (a returning customer whose earlier
-  conversation Bindery saw close): one call.
+  conversation Bindery saw close): one call;
+- `identity_burst`: four chat participants added to one conversation at once (a team joining):
+  one call each, but the conversation's lock serializes them.
 
-Each add goes to a conversation of its own, so no two adds wait on the same lock.
+Other than in a burst, each add goes to a conversation of its own, so no two wait on the same lock.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from bench.signing import PROXIES
 from workers import keys
 from workers.ledger import Ledger
 
-KINDS = ("identity", "pair", "known_pair")
+KINDS = ("identity", "pair", "known_pair", "identity_burst")
+BURST = 4
+"""Adds per conversation in an `identity_burst`."""
 DUPLICATE_CODES = ("50416", "50437", "50433")
 """Twilio's answers to an attempted duplicate: pair held elsewhere, pair or identity already here."""
 
@@ -51,7 +55,14 @@ class Add:
 
 
 def prepare(stack: Stack, kind: str, count: int) -> list[Add]:
-    """`count` adds of `kind`, each to a new conversation; known pairs are taught to the ledger."""
+    """`count` adds of `kind`, to new conversations; known pairs are taught to the ledger."""
+    if kind == "identity_burst":
+        conversations = stack.emulator.create_conversations(max(1, count // BURST))
+        return [
+            Add(sid, identity=f"agent-{next(_numbers)}")
+            for sid in conversations
+            for _ in range(BURST)
+        ]
     conversations = stack.emulator.create_conversations(count)
     adds = []
     for sid in conversations:

@@ -3,7 +3,7 @@ emulator call, against the same creates made directly with as many calls in flig
 
 Bindery runs with its defaults: `bindery web` and `bindery worker --processes 2`, so 2 calls are in
 flight at most and the baseline gets 2 threads. Each kind (see `bench.adds`) is measured on its own;
-"overall" is equal parts of the three.
+"overall" is equal parts of all of them.
 """
 
 from __future__ import annotations
@@ -98,6 +98,10 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
     report.notes.append(
         "a pair the ledger has never seen costs a ParticipantConversations read before the create, "
         "by design (Bindery verifies unknown pairs): with 100 ms per call it takes twice as long"
+    )
+    report.notes.append(
+        f"identity_burst: {adds.BURST} adds to one conversation at once; its lock serializes "
+        "them, and a worker waiting for it (up to BINDERY_LOCK_WAIT) does nothing else"
     )
     report.details = {
         "kinds": results,

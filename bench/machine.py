@@ -55,11 +55,22 @@ def code() -> dict:
 
     def git(*args: str) -> str:
         result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
-        return result.stdout.strip()
+        return result.stdout
 
     changed = [
         line[3:]
         for line in git("status", "--porcelain").splitlines()
         if line[3:] and not line[3:].startswith("bench/")
     ]
-    return {"commit": git("rev-parse", "HEAD"), "uncommitted_outside_bench": changed}
+    return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted_outside_bench": changed}
+
+
+def bindery_settings() -> dict:
+    """The settings every benchmark runs Bindery with: the defaults (secrets shown as set or not)."""
+    from workers.settings import Settings
+
+    return {
+        name: value
+        for name, value in Settings().public_items()
+        if name.startswith("BINDERY_") and name != "BINDERY_API_TOKEN"
+    }

@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": machine.versions(),
         "code": machine.code(),
         "sizes": sizes.__dict__,
+        "bindery_settings": machine.bindery_settings(),
     }
     started = time.monotonic()
     reports = []
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     document["wall_s"] = round(time.monotonic() - started, 1)
     document["benchmarks"] = [r.to_dict() for r in reports]
     report.write(args.out, document)
+    print(report.summary(reports))
     print(
         f"{sizes.name} run of {', '.join(chosen)} in {document['wall_s']:.0f} s; wrote {args.out}"
     )

@@ -110,6 +110,17 @@ def table(reports: list[Report]) -> str:
     return "\n".join(lines)
 
 
+def summary(reports: list[Report]) -> str:
+    """One line per benchmark: its targets met and missed."""
+    lines = []
+    for r in reports:
+        met = [t for t in r.targets if t.met]
+        missed = [f"{t.what} {t.value} (goal {t.goal})" for t in r.targets if t.met is False]
+        state = "FAILED" if r.error else f"{len(met)}/{len(r.targets)} targets met"
+        lines.append(f"{r.id}: {state}" + (f"; missed: {'; '.join(missed)}" if missed else ""))
+    return "\n".join(lines)
+
+
 def _columns(cells, widths) -> str:
     first, *rest = cells
     return first.ljust(widths[0]) + "".join(
