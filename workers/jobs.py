@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from workers import events, failures, logs, metrics, runtime
+from workers import failures, ledger_events, logs, metrics, runtime
 from workers.gateway import Permanent
 from workers.participants import AddRequest, add_participant
 from workers.states import change_state
@@ -83,28 +83,46 @@ def close_if_inactive(rt, conversation_sid: str, inactive_since: float) -> dict:
 
 
 @_no_retry_on_permanent
-def record_conversation_added(rt, **kwargs) -> dict:
-    return events.conversation_added(rt, **kwargs)
+def record_conversation_added(
+    rt, conversation_sid: str, state: str, at: float, address: str = "", proxy_address: str = ""
+) -> dict:
+    """onConversationAdded: the ledger records the conversation; auto-added identities follow."""
+    return ledger_events.conversation_added(rt, conversation_sid, state, at, address, proxy_address)
 
 
 @_no_retry_on_permanent
-def record_participant(rt, **kwargs) -> dict:
-    return events.participant_changed(rt, **kwargs)
+def record_participant(
+    rt,
+    conversation_sid: str,
+    change: str,
+    at: float,
+    participant_sid: str = "",
+    identity: str = "",
+    address: str = "",
+    proxy_address: str = "",
+) -> dict:
+    """onParticipantAdded / onParticipantRemoved: the ledger binds or releases."""
+    return ledger_events.participant_changed(
+        rt, conversation_sid, change, at, participant_sid, identity, address, proxy_address
+    )
 
 
 @_no_retry_on_permanent
-def record_state(rt, **kwargs) -> dict:
-    return events.state_updated(rt, **kwargs)
+def record_state(rt, conversation_sid: str, state: str, at: float) -> dict:
+    """onConversationStateUpdated: the ledger's state; closed releases; inactive starts a timer."""
+    return ledger_events.state_updated(rt, conversation_sid, state, at)
 
 
 @_no_retry_on_permanent
-def record_conversation_removed(rt, **kwargs) -> dict:
-    return events.conversation_removed(rt, **kwargs)
+def record_conversation_removed(rt, conversation_sid: str, at: float) -> dict:
+    """onConversationRemoved: the ledger releases everything the conversation held."""
+    return ledger_events.conversation_removed(rt, conversation_sid, at)
 
 
 @_no_retry_on_permanent
-def record_message(rt, **kwargs) -> dict:
-    return events.message_added(rt, **kwargs)
+def record_message(rt, conversation_sid: str, at: float) -> dict:
+    """onMessageAdded: the conversation's last activity."""
+    return ledger_events.message_added(rt, conversation_sid, at)
 
 
 @_no_retry_on_permanent
