@@ -16,7 +16,9 @@ class Sizes:
     b1_connections: int
     """Connections of the closed loop (gunicorn has 2 x 4 threads, so this saturates it)."""
     b2_seconds: float
-    """Seconds at 200 pre-events per second, for Bindery and for the bare app."""
+    """Seconds at 200 pre-events per second, for Bindery and for the bare app each, in all."""
+    b2_rounds: int
+    """Interleaved rounds (Bindery, then the bare app) those seconds are split into."""
     b3_adds: int
     """Participant-adds of each kind (identity, new pair, known pair), for Bindery and direct."""
     b4_jobs: int
@@ -34,6 +36,7 @@ FULL = Sizes(
     b1_warmup=1.0,
     b1_connections=32,
     b2_seconds=15.0,
+    b2_rounds=5,
     b3_adds=200,
     b4_jobs=1500,
     b5_seconds=8.0,
@@ -47,7 +50,8 @@ QUICK = Sizes(
     b1_seconds=2.0,
     b1_warmup=0.5,
     b1_connections=32,
-    b2_seconds=5.0,
+    b2_seconds=6.0,
+    b2_rounds=2,
     b3_adds=40,
     b4_jobs=600,
     b5_seconds=2.5,
