@@ -124,7 +124,10 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
         )
     report.row("generator ceiling (trivial server)", ceiling.rate, None, "req/s")
     report.row(
-        "CPU cores at saturation: web", median("cpu_bindery", "web"), median("cpu_bare", "bare")
+        "CPU cores at saturation: web",
+        median("cpu_bindery", "web"),
+        median("cpu_bare", "bare"),
+        ratio=False,
     )
     report.row(
         "CPU cores at saturation: Redis",
@@ -136,6 +139,7 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
         "CPU cores at saturation: generator",
         median("cpu_bindery", "bench"),
         median("cpu_bare", "bench"),
+        ratio=False,
     )
     report.row(
         "CPU cores other users took meanwhile",

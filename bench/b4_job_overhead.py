@@ -78,12 +78,11 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
         name: statistics.median(r["job_ms_p50"] for r in sides[name])
         for name in ("noop", "identity", "pair")
     }
-    for name, label in (("noop", "no-op"), ("identity", "identity add"), ("pair", "pair add")):
-        report.row(
-            f"{label}: worker time per job | job code p50",
-            f"{per_job[name]:.2f} | {run_ms[name]:.2f}",
-            unit="ms",
-        )
+    labels = {"noop": "no-op", "identity": "identity add", "pair": "pair add"}
+    for name, label in labels.items():
+        report.row(f"worker time per job: {label}", per_job[name], unit="ms")
+    for name, label in labels.items():
+        report.row(f"job code time p50: {label}", run_ms[name], unit="ms")
     for name in ("identity", "pair"):
         ended = {k for r in sides[name] for k in r["outcomes"]}
         if ended != {"added"}:
