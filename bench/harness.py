@@ -341,21 +341,25 @@ class Stack:
 
     # -- web ----------------------------------------------------------------------------------
 
-    def start_web(self) -> str:
-        """`bindery web` with its defaults; returns its URL."""
+    def start_web(self, workers: int = WEB_WORKERS, threads: int = WEB_THREADS) -> str:
+        """`bindery web` (its defaults unless told); returns its URL. Replaces a running one."""
+        if self.web:
+            self.stop_process(self.web)
         port = free_port()
         argv = [BINDERY, "web", "--port", str(port)]
-        argv += ["--workers", str(WEB_WORKERS), "--threads", str(WEB_THREADS)]
+        argv += ["--workers", str(workers), "--threads", str(threads)]
         self.web = self._start("web", argv)
         self.web_url = f"http://127.0.0.1:{port}"
         self.web.wait_http(self.web_url + "/healthz")
         return self.web_url
 
-    def start_bare(self) -> tuple[Process, str]:
+    def start_bare(
+        self, workers: int = WEB_WORKERS, threads: int = WEB_THREADS
+    ) -> tuple[Process, str]:
         """The bare Flask app under exactly the gunicorn command `bindery web` execs."""
         port = free_port()
         argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-        argv += ["--workers", str(WEB_WORKERS), "--threads", str(WEB_THREADS)]
+        argv += ["--workers", str(workers), "--threads", str(threads)]
         argv += ["--config", "python:webhooks.gunicorn_config", "bench.bare_app:create_app()"]
         process = self._start("bare", argv)
         url = f"http://127.0.0.1:{port}"
@@ -394,9 +398,12 @@ class Stack:
 
     def stop_workers(self) -> None:
         if self.workers:
-            self.workers.stop()
-            self.processes.remove(self.workers)
+            self.stop_process(self.workers)
             self.workers = None
+
+    def stop_process(self, process: Process) -> None:
+        process.stop()
+        self.processes.remove(process)
 
     # -- accounting ---------------------------------------------------------------------------
 

@@ -64,11 +64,12 @@ def percentiles(values: Sequence[float], points=(50, 90, 99, 99.9)) -> dict[str,
     return out
 
 
-RECYCLE = 50
+RECYCLE = 10
 """Requests a connection carries before it is closed and a new one opened. gunicorn's workers each
 keep the connections they accepted, so a fixed set of kept-alive connections can land mostly on one
-worker (seen: 31 of 32) and cap the run at one process's GIL; re-opening lets the accepts even out,
-as a real population of senders would."""
+worker (seen: 31 of 32) and cap a run at that one process (its GIL), at random from run to run.
+Re-opening every few requests spreads them, as a population of senders would; both the bare app and
+Bindery pay the same accepts."""
 
 
 class _Connection:
