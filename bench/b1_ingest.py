@@ -5,7 +5,9 @@ p50/p99, each against the bare app and Bindery in turn. The machine is shared, s
 several short interleaved rounds: the throughput ratio is the median of each round's ratio (a bare
 run and a Bindery run seconds apart), and the CPU each used is read from /proc, along with what other
 users took meanwhile. No workers run: the jobs stay in the queue, which is counted to show that every
-distinct event was enqueued exactly once.
+distinct event was enqueued exactly once. A last, untargeted row repeats the saturation rounds with
+both apps under another gunicorn setting (`TUNED`), to show what tuning the server does and does not
+change.
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
         stack.emulator.faults(latency_ms=LATENCY_MS)
         try:
             meter.start()
-            ours = adds.run_bindery(stack, ours_adds)
+            with adds.MemorySampler(stack) as memory:
+                ours = adds.run_bindery(stack, ours_adds)
             ours_cpu = meter.stop()
             meter.start()
             direct = adds.run_direct(stack, direct_adds, in_flight=processes)
@@ -54,6 +55,7 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
             "direct": direct,
             "cpu_cores_bindery_run": ours_cpu,
             "cpu_cores_direct_run": direct_cpu,
+            "memory_peak": memory.peak,
         }
         report.row(
             f"{processes} worker(s): adds/s", ours["ops_per_s"], direct["ops_per_s"], "adds/s"
@@ -72,6 +74,13 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
             cpu["total"],
             level["cpu_cores_direct_run"]["total"],
             ratio=False,
+        )
+
+    for processes, level in levels.items():
+        report.row(
+            f"{processes} worker(s): peak RSS, web + workers",
+            level["memory_peak"]["rss_mb"],
+            unit="MB",
         )
 
     top = levels[LEVELS[-1]]

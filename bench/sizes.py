@@ -20,12 +20,13 @@ class Sizes:
     b2_rounds: int
     """Interleaved rounds (Bindery, then the bare app) those seconds are split into."""
     b3_adds: int
-    """Participant-adds of each kind (identity, new pair, known pair), for Bindery and direct."""
+    """Participant-adds of each kind (see `bench.adds.KINDS`), for Bindery and for the direct run."""
     b4_jobs: int
-    """Jobs of each kind (no-op, identity add, pair add) against the emulator without latency."""
+    """Jobs of each kind (no-op, identity add, pair add) in all, split over the rounds."""
     b5_seconds: float
     """Rough seconds per level and side: adds = 9 per second per worker x this."""
     b6_conversations: int
+    """Conversations in the emulator for the cleanup scan, stale ones included."""
     b6_stale: int
 
 
