@@ -24,8 +24,15 @@ blueprint = Blueprint("conversations", __name__, url_prefix="/twilio/conversatio
 
 
 def _params():
-    """Form parameters for POST, the query string for Method=GET."""
-    return request.form if request.method == "POST" else request.args
+    """Form parameters for POST, the query string for Method=GET, the object of a JSON body."""
+    if request.method != "POST":
+        return request.args
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise events.BadEvent("body", "must be a JSON object of event parameters")
+        return body
+    return request.form
 
 
 def _bad(error: events.BadEvent):

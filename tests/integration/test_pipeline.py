@@ -20,6 +20,7 @@ STACK = {
     "workers": 4,
     "BINDERY_AUTO_ADD_IDENTITIES": "supervisor-1,supervisor-2",
     "BINDERY_STALE_AFTER": "1h",
+    "BINDERY_CLOSE_INACTIVE_AFTER": "3s",
 }
 DUPLICATE_CODES = ("50416", "50437", "50433")
 
@@ -270,3 +271,20 @@ def test_state_change_is_idempotent(stack, twilio, state):
     [again] = stack.wait([stack.set_state(sid, state=state)])
     assert (first["outcome"]["outcome"], again["outcome"]["outcome"]) == ("changed", "unchanged")
     assert twilio.conversations.v1.conversations(sid).fetch().state == state
+
+
+def test_inactive_conversations_are_closed_after_the_delay_unless_active_again(stack, twilio):
+    configure_webhooks(stack, twilio, filters=["onConversationStateUpdated"])
+    conversations = twilio.conversations.v1.conversations
+    quiet, revived = conversations.create().sid, conversations.create().sid
+    for sid in (quiet, revived):  # a REST change fires its post-event only with this header
+        conversations(sid).update(state="inactive", x_twilio_webhook_enabled="true")
+    conversations(revived).update(state="active", x_twilio_webhook_enabled="true")
+    deadline = time.monotonic() + 30
+    while conversations(quiet).fetch().state != "closed":
+        assert time.monotonic() < deadline, "the inactive conversation was never closed"
+        time.sleep(0.5)
+    time.sleep(3)  # the revived one's close would have come by now
+    stack.wait_idle()
+    assert conversations(revived).fetch().state == "active"
+    assert stack.emulator_stats()["errors"].get("50377", 0) == 0

@@ -84,13 +84,24 @@ def test_json_body_with_body_sha256(client, fake_redis):
     url = json_url(URL, body)
     signature = sign(url, None, AUTH_TOKEN)
     headers = {"X-Twilio-Signature": signature, "Content-Type": "application/json"}
-    # The JSON form is verified, then parsed like the form one; JSON events are not a Conversations
-    # format, so Bindery answers 400 naming the missing form field rather than guessing.
     response = client.post(url, data=body, headers=headers)
-    assert response.status_code == 400
-    assert response.json["field"] == "AccountSid"
+    assert response.status_code == 200, response.json
+    assert queued(fake_redis) == 1
     tampered = client.post(url, data=body.replace(b"hello", b"HELLO"), headers=headers)
     assert tampered.status_code == 403
+    assert queued(fake_redis) == 1
+
+
+def test_json_body_must_be_an_object(client, fake_redis):
+    body = b"[1, 2]"
+    url = json_url(URL, body)
+    headers = {
+        "X-Twilio-Signature": sign(url, None, AUTH_TOKEN),
+        "Content-Type": "application/json",
+    }
+    response = client.post(url, data=body, headers=headers)
+    assert response.status_code == 400 and response.json["field"] == "body"
+    assert queued(fake_redis) == 0
 
 
 def test_get_method_is_signed_over_the_query_string(client, fake_redis):
