@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import statistics
 
-from bench import jobs, load
+from bench import jobs, load, noise
 from bench.harness import WEB_THREADS, WEB_WORKERS, CpuMeter, Stack
 from bench.report import Report
 from bench.signing import Signer
@@ -60,141 +60,145 @@ class _Events:
         self.reused += result.reused
 
 
-def _saturation_rounds(
-    stack: Stack, sizes: Sizes, report: Report, bare: tuple, events: _Events
-) -> list[dict]:
-    """Interleaved closed-loop runs, the bare app then Bindery, each with the CPU it used."""
-    bare_process, bare_url = bare
-    meter = CpuMeter({**stack.cpu_parts(), "bare": bare_process.tree})
-    per_round = int(EXPECTED_RATE * (sizes.b1_seconds + sizes.b1_warmup))
+class _Runner:
+    """Runs and meters the rounds against Bindery's web process and the bare app now serving."""
 
-    def saturate(target: str, requests: list[bytes]) -> tuple[load.Result, dict]:
-        meter.start()
-        result = load.closed_loop(
-            target, requests, sizes.b1_connections, sizes.b1_seconds, sizes.b1_warmup
-        )
-        return result, meter.stop()
+    def __init__(self, stack: Stack, sizes: Sizes, report: Report, bare: tuple):
+        self.stack, self.sizes, self.report = stack, sizes, report
+        self.bare_process, self.bare_url = bare
+        self.meter = CpuMeter({**stack.cpu_parts(), "bare": self.bare_process.tree})
+        self.per_round = int(EXPECTED_RATE * (sizes.b1_seconds + sizes.b1_warmup))
+        signer = Signer(stack.web_url.split("://", 1)[1], DEFAULT_AUTH_TOKEN)
+        self.events = _Events(signer, self.per_round * (sizes.b1_rounds + sizes.retries))
 
-    rounds = []
-    for _ in range(sizes.b1_rounds):
-        theirs, bare_cpu = saturate(bare_url, events.pool)
-        ours, ours_cpu = saturate(stack.web_url, events.fresh(per_round))
-        events.used(ours)
-        _check(ours, report, "saturation")
-        rounds.append(
-            {
+    def _metered(self, fn, *args, **kwargs) -> tuple[load.Result, dict]:
+        self.meter.start()
+        result = fn(*args, **kwargs)
+        return result, self.meter.stop()
+
+    def saturation(self) -> noise.Rounds:
+        """Closed-loop runs, the bare app then Bindery, each with the CPU it used."""
+        s = self.sizes
+
+        def one() -> tuple[dict, float]:
+            loop = {
+                "connections": s.b1_connections,
+                "duration": s.b1_seconds,
+                "warmup": s.b1_warmup,
+            }
+            theirs, bare_cpu = self._metered(
+                load.closed_loop, self.bare_url, self.events.pool, **loop
+            )
+            ours, ours_cpu = self._metered(
+                load.closed_loop, self.stack.web_url, self.events.fresh(self.per_round), **loop
+            )
+            self.events.used(ours)
+            _check(ours, self.report, "saturation")
+            values = {
                 "bare": round(theirs.rate, 1),
                 "bindery": round(ours.rate, 1),
                 "ratio": round(ours.rate / theirs.rate, 3),
                 "cpu_bare": bare_cpu,
                 "cpu_bindery": ours_cpu,
             }
-        )
-    return rounds
+            return values, max(bare_cpu["others"], ours_cpu["others"])
 
+        return noise.quiet_rounds(one, s.b1_rounds, s.retries)
 
-def _signed_events(stack: Stack, sizes: Sizes) -> _Events:
-    """Events signed for the web process now running (its port is part of the signed URL)."""
-    per_round = int(EXPECTED_RATE * (sizes.b1_seconds + sizes.b1_warmup))
-    signer = Signer(stack.web_url.split("://", 1)[1], DEFAULT_AUTH_TOKEN)
-    return _Events(signer, per_round * sizes.b1_rounds)
+    def half_load(self, rate: float) -> noise.Rounds:
+        """Open-loop runs at `rate`, Bindery then the bare app."""
+        s, count = self.sizes, int(rate * self.sizes.b1_seconds) + 1
+
+        def one() -> tuple[dict, float]:
+            ours, ours_cpu = self._metered(
+                load.open_loop, self.stack.web_url, self.events.fresh(count), rate, s.b1_seconds
+            )
+            self.events.used(ours)
+            _check(ours, self.report, "half load")
+            theirs, bare_cpu = self._metered(
+                load.open_loop, self.bare_url, self.events.pool, rate, s.b1_seconds
+            )
+            values = {"bindery": ours.summary(), "bare": theirs.summary()}
+            return values, max(bare_cpu["others"], ours_cpu["others"])
+
+        return noise.quiet_rounds(one, s.b1_rounds, s.retries)
 
 
 def _tuned(stack: Stack, sizes: Sizes, report: Report) -> dict:
-    """The same saturation rounds with one single-threaded gunicorn process per core, twice over:
-    Python threads in one process share its GIL, and threads that wait on Redis hand it back slowly."""
+    """The saturation rounds again, both apps with two single-threaded gunicorn processes per core:
+    threads of one process share its GIL, and a thread back from Redis waits for it."""
     workers, threads = TUNED
     stack.start_web(workers, threads)
-    bare = stack.start_bare(workers, threads)
-    rounds = _saturation_rounds(stack, sizes, report, bare, _signed_events(stack, sizes))
-    ratio = statistics.median(r["ratio"] for r in rounds)
+    runner = _Runner(stack, sizes, report, stack.start_bare(workers, threads))
+    rounds = runner.saturation()
     report.row(
         f"requests/s at saturation, tuned: {workers} workers x {threads} thread",
-        statistics.median(r["bindery"] for r in rounds),
-        statistics.median(r["bare"] for r in rounds),
-        ratio=ratio,
+        statistics.median(r["bindery"] for r in rounds.kept),
+        statistics.median(r["bare"] for r in rounds.kept),
+        ratio=statistics.median(r["ratio"] for r in rounds.kept),
     )
-    return {"workers": workers, "threads": threads, "rounds": rounds}
+    return {"workers": workers, "threads": threads, "rounds": rounds.kept, **rounds.to_dict()}
 
 
 def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
-    url = stack.start_web()
-    bare_process, bare_url = stack.start_bare()
+    stack.start_web()
+    bare = stack.start_bare()
     _, trivial_url = stack.start_trivial()
-    events = _signed_events(stack, sizes)
+    runner = _Runner(stack, sizes, report, bare)
     ceiling = load.closed_loop(
-        trivial_url, events.pool[:5000], sizes.b1_connections, sizes.b1_seconds, sizes.b1_warmup
+        trivial_url, runner.events.pool[:5000], sizes.b1_connections, sizes.b1_seconds
     )
-    rounds = _saturation_rounds(stack, sizes, report, (bare_process, bare_url), events)
-
-    saturation = statistics.median(r["bindery"] for r in rounds)
-    half = saturation / 2
-    count = int(half * sizes.b1_seconds) + 1
-    ours_halves, bare_halves = [], []
-    for _ in range(sizes.b1_rounds):
-        ours_half = load.open_loop(url, events.fresh(count), rate=half, duration=sizes.b1_seconds)
-        events.used(ours_half)
-        _check(ours_half, report, "half load")
-        ours_halves.append(ours_half.summary())
-        bare_half = load.open_loop(bare_url, events.pool, rate=half, duration=sizes.b1_seconds)
-        bare_halves.append(bare_half.summary())
+    saturation = runner.saturation()
+    rounds = saturation.kept
+    rate = statistics.median(r["bindery"] for r in rounds)
+    half = runner.half_load(rate / 2)
 
     def median(key: str, side: str = "") -> float:
         return statistics.median(r[key][side] if side else r[key] for r in rounds)
 
-    def latency(halves: list[dict], point: str) -> float:
-        return statistics.median(h["latency_ms"][point] for h in halves)
+    def latency(side: str, point: str) -> float:
+        return statistics.median(h[side]["latency_ms"][point] for h in half.kept)
 
     ratio = median("ratio")
-    report.row("requests/s at saturation", saturation, median("bare"), ratio=ratio)
+    report.row("requests/s at saturation", rate, median("bare"), ratio=ratio)
     for point in ("p50", "p99", "p99.9"):
         report.row(
-            f"{point} at {half:,.0f} req/s (half)",
-            latency(ours_halves, point),
-            latency(bare_halves, point),
+            f"{point} at {rate / 2:,.0f} req/s (half)",
+            latency("bindery", point),
+            latency("bare", point),
             "ms",
         )
     report.row("generator ceiling (trivial server)", ceiling.rate, None, "req/s")
-    report.row(
-        "CPU cores at saturation: web",
-        median("cpu_bindery", "web"),
-        median("cpu_bare", "bare"),
-        ratio=False,
-    )
-    report.row(
-        "CPU cores at saturation: Redis",
-        median("cpu_bindery", "redis"),
-        median("cpu_bare", "redis"),
-        ratio=False,
-    )
-    report.row(
-        "CPU cores at saturation: generator",
-        median("cpu_bindery", "bench"),
-        median("cpu_bare", "bench"),
-        ratio=False,
-    )
-    report.row(
-        "CPU cores other users took meanwhile",
-        median("cpu_bindery", "others"),
-        median("cpu_bare", "others"),
-        ratio=False,
-    )
+    for name, part, bare_part in (
+        ("web", "web", "bare"),
+        ("Redis", "redis", "redis"),
+        ("generator", "bench", "bench"),
+        ("other users", "others", "others"),
+    ):
+        report.row(
+            f"CPU cores at saturation: {name}",
+            median("cpu_bindery", part),
+            median("cpu_bare", bare_part),
+            ratio=False,
+        )
     queued = jobs.queue(stack.redis.client).count
-    report.row("jobs enqueued / distinct events sent", queued, events.sent)
+    report.row("jobs enqueued / distinct events sent", queued, runner.events.sent)
     report.target("throughput ratio", ratio, ">= 0.6")
-    report.target("p99 at half load (ms)", latency(ours_halves, "p99"), "<= 15")
+    report.target("p99 at half load (ms)", latency("bindery", "p99"), "<= 15")
     ratios = [r["ratio"] for r in rounds]
     report.notes.append(
-        f"ratio = median of {len(rounds)} interleaved rounds' ratios "
-        f"(range {min(ratios):.2f} to {max(ratios):.2f}); latencies are medians of rounds"
+        f"ratio = median of the interleaved rounds' ratios (range {min(ratios):.2f} to "
+        f"{max(ratios):.2f}); latencies are medians of rounds"
     )
+    report.notes.append(saturation.note("saturation"))
+    report.notes.append(half.note("half load"))
     report.notes.append(
         f"the generator reaches {ceiling.rate:,.0f} req/s against a trivial server and "
         f"{median('bare'):,.0f} against the bare app: it is not the bottleneck"
     )
-    if events.reused:
-        report.notes.append(f"{events.reused} requests were sent twice (pre-signed ones ran out)")
-    stack.stop_process(bare_process)
+    if runner.events.reused:
+        report.notes.append(f"{runner.events.reused} requests were sent twice (pre-signed ran out)")
+    stack.stop_process(bare[0])
     tuned = _tuned(stack, sizes, report)
     report.notes.append(
         "the tuned row is not a target: the same gunicorn settings for both, "
@@ -202,9 +206,10 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
     )
     report.details = {
         "saturation_rounds": rounds,
-        "half_load_rate": round(half, 1),
-        "bindery_half_load_rounds": ours_halves,
-        "bare_half_load_rounds": bare_halves,
+        "saturation_noise": saturation.to_dict(),
+        "half_load_rate": round(rate / 2, 1),
+        "half_load_rounds": half.kept,
+        "half_load_noise": half.to_dict(),
         "generator_ceiling": ceiling.summary(),
         "connections": sizes.b1_connections,
         "events": "3 onMessageAdded : 1 onParticipantAdded, each distinct",

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Sizes:
     name: str
+    retries: int
+    """Extra rounds B1 and B2 may run in place of rounds during which other users took over
+    `noise.LIMIT` cores (see `bench.noise`)."""
     b1_rounds: int
     """Interleaved rounds (bare app, then Bindery) at saturation and at half load; medians count."""
     b1_seconds: float
@@ -32,6 +35,7 @@ class Sizes:
 
 FULL = Sizes(
     name="full",
+    retries=5,
     b1_rounds=5,
     b1_seconds=4.0,
     b1_warmup=1.0,
@@ -47,6 +51,7 @@ FULL = Sizes(
 
 QUICK = Sizes(
     name="quick",
+    retries=1,
     b1_rounds=3,
     b1_seconds=1.5,
     b1_warmup=0.5,
