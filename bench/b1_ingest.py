@@ -198,12 +198,14 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
     )
     if runner.events.reused:
         report.notes.append(f"{runner.events.reused} requests were sent twice (pre-signed ran out)")
-    stack.stop_process(bare[0])
-    tuned = _tuned(stack, sizes, report)
-    report.notes.append(
-        "the tuned row is not a target: the same gunicorn settings for both, "
-        f"{tuned['workers']} processes x {tuned['threads']} thread instead of the defaults"
-    )
+    tuned = {}
+    if sizes.b1_tuned:
+        stack.stop_process(bare[0])
+        tuned = _tuned(stack, sizes, report)
+        report.notes.append(
+            "the tuned row is not a target: the same gunicorn settings for both, "
+            f"{tuned['workers']} processes x {tuned['threads']} thread instead of the defaults"
+        )
     report.details = {
         "saturation_rounds": rounds,
         "saturation_noise": saturation.to_dict(),

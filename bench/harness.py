@@ -32,7 +32,8 @@ WEB_WORKERS = 2
 """gunicorn worker processes for Bindery and the bare app alike (`bindery web`'s default)."""
 WEB_THREADS = 4
 """Threads per gunicorn worker for both (`bindery web`'s default)."""
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+WORKER_GRACE = 3.0
+"""Seconds an idle worker pool is given to stop on SIGTERM before it is killed."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -397,12 +398,15 @@ class Stack:
             time.sleep(0.1)
 
     def stop_workers(self) -> None:
+        """The pool is idle when a benchmark stops it (every job waited for), so after a short
+        grace it is killed: an idle `bindery worker` can take ~15 s to act on SIGTERM (its
+        workers sit in a blocking dequeue), which would only slow the benchmarks down."""
         if self.workers:
-            self.stop_process(self.workers)
+            self.stop_process(self.workers, timeout=WORKER_GRACE)
             self.workers = None
 
-    def stop_process(self, process: Process) -> None:
-        process.stop()
+    def stop_process(self, process: Process, timeout: float = 20) -> None:
+        process.stop(timeout)
         self.processes.remove(process)
 
     # -- accounting ---------------------------------------------------------------------------
@@ -432,6 +436,7 @@ class Stack:
         return process
 
     def stop(self) -> None:
+        self.stop_workers()
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()

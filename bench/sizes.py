@@ -18,6 +18,8 @@ class Sizes:
     b1_warmup: float
     b1_connections: int
     """Connections of the closed loop (gunicorn has 2 x 4 threads, so this saturates it)."""
+    b1_tuned: bool
+    """Also run the saturation rounds under the tuned gunicorn setting (an untargeted row)."""
     b2_seconds: float
     """Seconds at 200 pre-events per second, for Bindery and for the bare app each, in all."""
     b2_rounds: int
@@ -40,6 +42,7 @@ FULL = Sizes(
     b1_seconds=4.0,
     b1_warmup=1.0,
     b1_connections=32,
+    b1_tuned=True,
     b2_seconds=15.0,
     b2_rounds=5,
     b3_adds=200,
@@ -56,11 +59,12 @@ QUICK = Sizes(
     b1_seconds=1.5,
     b1_warmup=0.5,
     b1_connections=32,
+    b1_tuned=False,
     b2_seconds=6.0,
     b2_rounds=2,
-    b3_adds=40,
+    b3_adds=32,
     b4_jobs=600,
-    b5_seconds=2.0,
+    b5_seconds=1.5,
     b6_conversations=4_000,
     b6_stale=800,
 )
