@@ -18,7 +18,7 @@ SMS = "sms"
 WHATSAPP = "whatsapp"
 
 # E.164: a plus and 8 to 15 digits, the first one not zero.
-_E164 = r"\+[1-9]\d{7,14}"
+_E164 = r"\+[1-9][0-9]{7,14}"
 _CHANNELS = ((WHATSAPP, re.compile(rf"^whatsapp:{_E164}$")), (SMS, re.compile(rf"^{_E164}$")))
 
 
@@ -39,7 +39,7 @@ class Binding:
 def channel_of(address: str) -> str | None:
     """`sms`, `whatsapp`, or None when the address is neither."""
     for channel, pattern in _CHANNELS:
-        if pattern.match(address):
+        if pattern.fullmatch(address):
             return channel
     return None
 

@@ -21,7 +21,7 @@ _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 
 def _account_sid(_: click.Context, __: click.Parameter, value: str) -> str:
-    if not _ACCOUNT_SID.match(value):
+    if not _ACCOUNT_SID.fullmatch(value):
         raise click.BadParameter("must be AC followed by 32 hex digits")
     return value
 

@@ -14,7 +14,8 @@ from emulator.errors import InvalidParameter
 
 _DURATION = re.compile(
     r"^P(?!$)(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$",
+    re.ASCII,
 )
 
 
@@ -51,7 +52,7 @@ def iso(moment: datetime | None) -> str | None:
 
 def parse_duration(text: str, name: str) -> timedelta:
     """An ISO 8601 duration such as `PT5M`, `P1D` or `P1DT2H30M`."""
-    match = _DURATION.match(text.strip().upper())
+    match = _DURATION.fullmatch(text.strip().upper())
     if not match:
         raise InvalidParameter(f"{name}: {text!r} is not an ISO 8601 duration such as PT5M or P1D")
     parts = {key: float(value) for key, value in match.groupdict().items() if value}

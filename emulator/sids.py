@@ -20,4 +20,4 @@ def derived_sid(prefix: str, seed: str) -> str:
 
 
 def is_sid(value: str, prefix: str) -> bool:
-    return value.startswith(prefix) and bool(_SID.match(value))
+    return value.startswith(prefix) and bool(_SID.fullmatch(value))

@@ -17,7 +17,7 @@ from workers.settings import CONFLICT_POLICIES, SettingsError, parse_duration
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
-JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 STATES = ("active", "inactive", "closed")
 
 
@@ -223,7 +223,7 @@ def _runtime():
 
 
 def _job_id(job_id: str) -> None:
-    if not JOB_ID.match(job_id):
+    if not JOB_ID.fullmatch(job_id):
         raise BadRequest("job_id", "is not a job id")
 
 

@@ -9,6 +9,7 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify
 from rq import Worker
 
+from webhooks.api import require_token
 from workers import metrics
 
 blueprint = Blueprint("health", __name__)
@@ -45,6 +46,8 @@ def readyz():
 
 
 @blueprint.get("/metrics")
+@require_token
 def prometheus():
+    """Prometheus scrapes with the API token (`authorization: {credentials: ...}` in its config)."""
     body, content_type = metrics.exposition(current_app.extensions["bindery"].dispatcher.queue)
     return Response(body, content_type=content_type)

@@ -32,15 +32,22 @@ def signed_url() -> str:
     return base + path + (f"?{query}" if query else "")
 
 
+SIGNED_BODIES = ("application/x-www-form-urlencoded", "application/json")
+"""What Twilio posts: form parameters, or JSON signed through `bodySHA256`."""
+
+
 def is_valid(validator: RequestValidator) -> bool:
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return False
     url = signed_url()
-    if "bodySHA256" in request.args:
-        return validator.validate(url, request.get_data(as_text=True), signature)
-    params = request.form if request.method == "POST" else {}
-    return validator.validate(url, params, signature)
+    try:
+        if "bodySHA256" in request.args:
+            return validator.validate(url, request.get_data(as_text=True), signature)
+        params = request.form if request.method == "POST" else {}
+        return validator.validate(url, params, signature)
+    except (TypeError, ValueError, UnicodeError):
+        return False  # a body the validator cannot even read was not signed by Twilio
 
 
 def require_twilio_signature(view):
@@ -50,6 +57,15 @@ def require_twilio_signature(view):
     @wraps(view)
     def checked(*args, **kwargs):
         settings = current_app.config["BINDERY_SETTINGS"]
+        if (
+            request.method == "POST"
+            and request.content_length
+            and (request.mimetype not in SIGNED_BODIES)
+        ):
+            return jsonify(
+                error=f"Content-Type {request.mimetype or '(none)'} is not accepted: "
+                "send application/x-www-form-urlencoded or application/json"
+            ), 415
         if settings.development:
             log.warning("signature check skipped (BINDERY_ENV=development) for %s", request.path)
             return view(*args, **kwargs)

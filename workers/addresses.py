@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+# fullmatch and [0-9] throughout: `$` lets a trailing newline through, and `\d` any script's digits.
+E164 = re.compile(r"\+[1-9][0-9]{7,14}")  # 8 to 15 digits, as Twilio takes them
+_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 _CHANNEL_PREFIX = re.compile(r"^(whatsapp|messenger):")
 
 
@@ -17,11 +18,11 @@ def channel(address: str) -> str:
 
 def is_valid_address(address: str) -> bool:
     """E.164 (`+15551230001`) or a channel-prefixed E.164 (`whatsapp:+15551230001`)."""
-    return bool(E164.match(_CHANNEL_PREFIX.sub("", address, count=1)))
+    return bool(E164.fullmatch(_CHANNEL_PREFIX.sub("", address, count=1)))
 
 
 def is_sid(value: str, prefix: str) -> bool:
-    return bool(_SID.match(value)) and value.startswith(prefix)
+    return bool(_SID.fullmatch(value)) and value.startswith(prefix)
 
 
 def mask(address: str) -> str:
@@ -36,7 +37,7 @@ def mask(address: str) -> str:
     return prefix + number[:5] + "*" * (len(number) - 7) + number[-2:]
 
 
-_PHONE_IN_TEXT = re.compile(r"\+\d{7,15}")
+_PHONE_IN_TEXT = re.compile(r"\+[0-9]{7,15}")
 
 
 def mask_text(text: str) -> str:

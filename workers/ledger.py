@@ -27,6 +27,7 @@ class PairRecord:
     bound_at: float
     released_from: str
     released_at: float
+    pending: str = ""  # a conversation whose create of this pair may or may not have happened
 
     @property
     def held(self) -> bool:
@@ -79,6 +80,7 @@ class Ledger:
             bound_at=_number(get("bound_at")),
             released_from=_text(get("released_from")),
             released_at=_number(get("released_at")),
+            pending=_text(get("pending")),
         )
 
     def conversation(self, sid: str) -> ConversationRecord:
@@ -162,6 +164,7 @@ class Ledger:
             keys.pair(pair_id),
             mapping={"holder": sid, "participant_sid": participant_sid or "", "bound_at": at},
         )
+        pipe.hdel(keys.pair(pair_id), "pending")
         pipe.sadd(keys.conversation_pairs(sid), pair_id)
         pipe.execute()
         return True
@@ -180,7 +183,20 @@ class Ledger:
 
     def mark_free(self, pair_id: str, at: float) -> None:
         """Twilio was asked and no open conversation holds the pair."""
-        self.redis.hset(keys.pair(pair_id), mapping={"holder": "", "checked_at": at})
+        pipe = self.redis.pipeline()
+        pipe.hset(keys.pair(pair_id), mapping={"holder": "", "checked_at": at})
+        pipe.hdel(keys.pair(pair_id), "pending")
+        pipe.execute()
+
+    def mark_pending(self, pair_id: str, sid: str, at: float) -> None:
+        """A create of the pair in `sid` is about to be sent. Until its answer is recorded, the
+        ledger cannot know whether it happened (the worker may die, the call may time out), so
+        the next job for the pair asks Twilio instead of trusting the ledger."""
+        self.redis.hset(keys.pair(pair_id), mapping={"pending": sid, "pending_at": at})
+
+    def clear_pending(self, pair_id: str) -> None:
+        """The create was refused: nothing happened."""
+        self.redis.hdel(keys.pair(pair_id), "pending")
 
     def add_identity(self, sid: str, identity: str) -> None:
         self.redis.sadd(keys.conversation_identities(sid), identity)
@@ -194,6 +210,7 @@ class Ledger:
             keys.pair(pair_id),
             mapping={"holder": "", "participant_sid": "", "released_from": sid, "released_at": at},
         )
+        pipe.hdel(keys.pair(pair_id), "pending")
         pipe.srem(keys.conversation_pairs(sid), pair_id)
 
     def overwrite_state(self, sid: str, state: str, at: float) -> None:

@@ -1,20 +1,25 @@
 """Per-conversation and per-pair locks: redis-py's `Lock`, each with a TTL, taken in a fixed order.
 
 A busy lock never blocks a worker for long: after `wait` seconds `LockBusy` is raised and the job is
-retried later. Locks are always taken in sorted key order, so two jobs needing the same locks cannot
+retried later. Locks are taken in sorted key order, so two jobs needing the same locks cannot
 deadlock; a job that finds it needs one more lock (the holder of a pair) takes it with the same
-bounded wait. A lease can still expire (a stalled process): jobs call `refresh()` before each Twilio
-write, and correctness never rests on the lock alone (see `workers/participants.py`).
+bounded wait.
+
+While a job holds its locks, a watchdog thread renews their leases every third of the TTL, so a slow
+Twilio call (slower than the TTL) does not let a second job in. A lease still expires when the
+process stalls or dies, which is what the TTL is for: `refresh()` before each Twilio write stops a
+job that lost a lease, and correctness never rests on the lock alone (see `workers/participants.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterable
 
 import redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 from workers import metrics
 
@@ -35,11 +40,18 @@ class Locks:
         self.ttl = ttl
         self.wait = wait
         self._held: dict[str, redis.lock.Lock] = {}
+        self._guard = threading.Lock()  # the job's thread and the watchdog share `_held`
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self.lost: str = ""
         self.waited = 0.0
 
     def acquire(self, names: Iterable[str]) -> None:
         for name in sorted(set(names) - set(self._held)):
-            lock = self.redis.lock(name, timeout=self.ttl, blocking_timeout=self.wait)
+            # thread_local=False: the watchdog thread renews the lease with the same token.
+            lock = self.redis.lock(
+                name, timeout=self.ttl, blocking_timeout=self.wait, thread_local=False
+            )
             started = time.monotonic()
             acquired = lock.acquire()
             waited = time.monotonic() - started
@@ -48,21 +60,41 @@ class Locks:
             if not acquired:
                 self.release()
                 raise LockBusy(name)
-            self._held[name] = lock
+            with self._guard:
+                self._held[name] = lock
+        if self._watchdog is None and self._held:
+            self._watchdog = threading.Thread(target=self._renew, daemon=True, name="lock-watchdog")
+            self._watchdog.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            with self._guard:
+                for name, lock in self._held.items():
+                    try:
+                        lock.reacquire()
+                    except (LockError, RedisError):
+                        self.lost = self.lost or name
 
     def refresh(self) -> None:
         """Give every held lock a full TTL again; `LockLost` if one expired meanwhile."""
-        for name, lock in self._held.items():
-            try:
-                lock.reacquire()
-            except LockError:
-                raise LockLost(name) from None
+        if self.lost:
+            raise LockLost(self.lost)
+        with self._guard:
+            for name, lock in self._held.items():
+                try:
+                    lock.reacquire()
+                except LockError:
+                    raise LockLost(name) from None
 
     def release(self) -> None:
-        for lock in self._held.values():
-            with contextlib.suppress(LockError):  # expired: nothing to give back
-                lock.release()
-        self._held.clear()
+        self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join()
+        with self._guard:
+            for lock in self._held.values():
+                with contextlib.suppress(LockError):  # expired: nothing to give back
+                    lock.release()
+            self._held.clear()
 
     def __enter__(self) -> Locks:
         return self

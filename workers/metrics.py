@@ -62,12 +62,20 @@ class QueueCollector:
         family = GaugeMetricFamily(
             "bindery_queue_depth", "Jobs in the queue, by state", labels=["state"]
         )
-        queue = self.queue
-        family.add_metric(["queued"], queue.count)
-        family.add_metric(["started"], queue.started_job_registry.count)
-        family.add_metric(["scheduled"], queue.scheduled_job_registry.count)
-        family.add_metric(["failed"], queue.failed_job_registry.count)
+        for state, count in queue_depth(self.queue).items():
+            family.add_metric([state], count)
         yield family
+
+
+def queue_depth(queue) -> dict[str, int]:
+    """Jobs by state, read without RQ's registry cleanup (a scrape or a status must not move
+    jobs around; the workers' maintenance does that)."""
+    return {
+        "queued": queue.count,
+        "started": queue.started_job_registry.get_job_count(cleanup=False),
+        "scheduled": queue.scheduled_job_registry.get_job_count(cleanup=False),
+        "failed": queue.failed_job_registry.get_job_count(cleanup=False),
+    }
 
 
 def exposition(queue) -> tuple[bytes, str]:

@@ -97,7 +97,7 @@ def _add_pair(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
     # A 50416 sends the loop round again: once to learn the holder, once to apply the policy.
     for _ in range(3):
         record = rt.ledger.pair(pair_id)
-        if record is None:
+        if record is None or record.pending:
             record = _learn_pair(rt, request)
         if record.holder == conversation:
             rt.ledger.count("duplicate_attempts_avoided")
@@ -107,6 +107,7 @@ def _add_pair(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
             if answer is not None:
                 return answer
         locks.refresh()
+        rt.ledger.mark_pending(pair_id, conversation, rt.gateway.now())
         try:
             participant = rt.gateway.add_sms_participant(
                 conversation, request.address, request.proxy_address
@@ -122,6 +123,7 @@ def _add_pair(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
                 log.warning("50416 reconciled: %s is held by %s", request.describe(), holder)
                 rt.ledger.bind(pair_id, holder, "", rt.gateway.now())
                 continue
+            rt.ledger.clear_pending(pair_id)
             _note_closed(rt, conversation, error)
             raise
         now = rt.gateway.now()
@@ -138,7 +140,8 @@ def _add_pair(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
 
 
 def _learn_pair(rt: Runtime, request: AddRequest) -> PairRecord:
-    """A pair the ledger has never seen: ask Twilio once, and remember the answer."""
+    """A pair the ledger has never seen, or whose last create has no recorded answer: ask Twilio
+    once, and remember the answer."""
     holdings = rt.gateway.holdings(request.address, request.proxy_address)
     now = rt.gateway.now()
     if not holdings:

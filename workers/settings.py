@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONFLICT_POLICIES = ("reject", "reuse", "close-stale", "move")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -24,7 +24,7 @@ class SettingsError(ValueError):
 
 def parse_duration(text: str, name: str = "duration") -> float:
     """Seconds from `90`, `90s`, `15m`, `6h` or `2d`."""
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if not match:
         raise SettingsError(f"{name}: {text!r} is not a duration like 90s, 15m, 6h or 2d")
     number, unit = match.groups()
@@ -80,8 +80,9 @@ class Settings:
     """Seconds a job waits for a busy lock before it is retried later."""
     twilio_timeout: float = field(default=10.0, metadata={"env": "BINDERY_TWILIO_TIMEOUT"})
     """Seconds for one HTTP call to Twilio."""
-    job_timeout: float = field(default=60.0, metadata={"env": "BINDERY_JOB_TIMEOUT"})
-    """Seconds a job may run; a worker that dies mid-job is noticed 60 s after this."""
+    job_timeout: float = field(default=40.0, metadata={"env": "BINDERY_JOB_TIMEOUT"})
+    """Seconds a job may run. RQ notices a worker that died mid-job when the job's heartbeat
+    (this + 60 s) runs out, at the next maintenance pass (every 15 s): within 2 minutes at 40 s."""
     max_retries: int = field(default=8, metadata={"env": "BINDERY_MAX_RETRIES"})
     """Attempts after the first for a job that failed with a retryable error."""
 
@@ -147,10 +148,10 @@ class Settings:
                 f"BINDERY_CONFLICT_POLICY: {self.conflict_policy!r} must be one of "
                 + ", ".join(CONFLICT_POLICIES)
             )
-        if self.lock_ttl <= 0 or self.twilio_timeout <= 0 or self.job_timeout <= 0:
-            raise SettingsError(
-                "BINDERY_LOCK_TTL, BINDERY_TWILIO_TIMEOUT and BINDERY_JOB_TIMEOUT must be positive"
-            )
+        if self.lock_ttl < 1:
+            raise SettingsError("BINDERY_LOCK_TTL must be at least 1 second")
+        if self.twilio_timeout <= 0 or self.job_timeout <= 0:
+            raise SettingsError("BINDERY_TWILIO_TIMEOUT and BINDERY_JOB_TIMEOUT must be positive")
         for name, url in (
             ("TWILIO_API_BASE_URL", self.twilio_api_base_url),
             ("PUBLIC_BASE_URL", self.public_base_url),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from rq import Worker
 
-from workers import failures, keys, schedule
+from workers import failures, keys, metrics, schedule
 from workers.runtime import Runtime
 
 
@@ -30,12 +30,7 @@ def snapshot(rt: Runtime) -> dict:
     failed = failures.failed(rt)
     clock = rt.connection.get(keys.clock_heartbeat())
     return {
-        "queue": {
-            "queued": queue.count,
-            "started": queue.started_job_registry.count,
-            "scheduled": queue.scheduled_job_registry.count,
-            "failed": queue.failed_job_registry.count,
-        },
+        "queue": metrics.queue_depth(queue),
         "workers": workers,
         "failed_by_code": dict(Counter(str(f.code) for f in failed)),
         "schedule": schedule.registered(rt),

@@ -18,13 +18,16 @@ from workers import keys, logs
 from workers.runtime import connect
 from workers.settings import Settings
 
-MAINTENANCE_INTERVAL = 30
+MAINTENANCE_INTERVAL = 15
 """Seconds between a worker's maintenance passes (which requeue jobs whose worker died)."""
 
 
 class BinderyWorker(SimpleWorker):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        # RQ blocks an idle worker in dequeue for worker_ttl - 15 s and runs maintenance only
+        # between dequeues: this keeps the passes coming on a quiet queue too.
+        kwargs.setdefault("worker_ttl", kwargs["maintenance_interval"] + 15)
         super().__init__(*args, **kwargs)
         settings = Settings.from_env()
         logs.configure(secrets=(settings.twilio_auth_token, settings.api_token))

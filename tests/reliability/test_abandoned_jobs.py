@@ -70,15 +70,6 @@ def default_figures() -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "workers/settings.py BINDERY_JOB_TIMEOUT defaults to 60 s, so SimpleWorker's heartbeat "
-        "for a job lasts 120 s, and workers/worker.py MAINTENANCE_INTERVAL adds up to 30 s: a "
-        "dead worker's job can wait 150 s before it is requeued (BINDERY_JOB_TIMEOUT <= 30 s, or "
-        "MAINTENANCE_INTERVAL <= 15 with a 45 s job timeout, keeps it within 2 minutes)"
-    ),
-)
 def test_with_the_defaults_a_dead_workers_job_is_requeued_within_two_minutes(default_figures):
     worst = default_figures["heartbeat_ttl"] + default_figures["maintenance_interval"]
     assert worst + SCHEDULER_SLACK <= WITHIN, default_figures
@@ -158,15 +149,6 @@ def test_a_dead_workers_job_is_requeued_while_traffic_flows(idle_worker):
     wait_for(lambda: requeued(idle_worker, job_id), 3 * MAINTENANCE + 5, "the job to be requeued")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "workers/worker.py BinderyWorker: an idle RQ worker blocks in dequeue for worker_ttl - 15 "
-        "= 405 s and runs maintenance only between dequeues, so on a quiet queue a dead worker's "
-        "job is not requeued for up to ~7 minutes; fix: BinderyWorker sets worker_ttl (e.g. "
-        "MAINTENANCE_INTERVAL + 15) so the dequeue wakes every maintenance interval"
-    ),
-)
 def test_a_dead_workers_job_is_requeued_on_a_quiet_queue(idle_worker):
     job_id = abandon(idle_worker)
     wait_for(lambda: requeued(idle_worker, job_id), 3 * MAINTENANCE + 5, "the job to be requeued")

@@ -248,15 +248,6 @@ def test_a_create_that_outlived_its_worker_is_reconciled(create_outlived_its_wor
     assert first == Counter({scenario["pair"]: 1}) and second == Counter()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "workers/participants.py _add_pair/_learn_pair: the ledger marks a pair free before the "
-        "create and bound only after Twilio answers; a worker killed while its create is in flight "
-        "leaves Twilio holding the pair and the ledger saying free, so an add of that pair to "
-        "another conversation is attempted (Twilio 50416, then reconciled)"
-    ),
-)
 def test_a_create_that_outlived_its_worker_is_never_attempted_elsewhere(
     create_outlived_its_worker,
 ):

@@ -2,7 +2,7 @@
 
 import redis
 
-from tests.conftest import AUTH_TOKEN, make_settings
+from tests.conftest import API_TOKEN, AUTH_TOKEN, make_settings
 from tests.webhooks.signing import sign
 from webhooks import create_app
 
@@ -35,7 +35,9 @@ def test_metrics_count_webhooks_and_signature_failures(client):
     }
     client.post(url, data=form, headers={"X-Twilio-Signature": sign(url, form, AUTH_TOKEN)})
     client.post(url, data=form, headers={"X-Twilio-Signature": "forged"})
-    text = client.get("/metrics").get_data(as_text=True)
+    assert client.get("/metrics").status_code == 401
+    token = {"Authorization": f"Bearer {API_TOKEN}"}
+    text = client.get("/metrics", headers=token).get_data(as_text=True)
     assert 'bindery_webhooks_total{event="onMessageAdded",status="200"}' in text
     assert "bindery_signature_failures_total" in text
     assert 'bindery_queue_depth{state="queued"} 1.0' in text

@@ -14,6 +14,9 @@ from workers.addresses import channel, is_sid, is_valid_address, mask, mask_text
         ("+1555123000199999", False),
         ("whatsapp:15551230001", False),
         ("", False),
+        ("+15551230001\n", False),
+        ("+1555１２３0001", False),  # fullwidth digits are digits to `\d`, not to a carrier
+        ("+1555123", False),  # fewer than 8 digits
     ],
 )
 def test_address_validity(address, valid):
@@ -35,3 +38,4 @@ def test_sids():
     assert is_sid("CH" + "a" * 32, "CH")
     assert not is_sid("CH" + "a" * 31, "CH")
     assert not is_sid("MB" + "a" * 32, "CH")
+    assert not is_sid("CH" + "a" * 32 + "\n", "CH")

@@ -43,6 +43,7 @@ def test_reads_every_variable():
         ({"BINDERY_STALE_AFTER": "soon"}, "BINDERY_STALE_AFTER"),
         ({"BINDERY_MAX_RETRIES": "many"}, "BINDERY_MAX_RETRIES"),
         ({"TWILIO_API_BASE_URL": "localhost:8090"}, "TWILIO_API_BASE_URL"),
+        ({"BINDERY_LOCK_TTL": "0.5"}, "BINDERY_LOCK_TTL"),
     ],
 )
 def test_malformed_values_name_the_variable(env, named):
