@@ -60,7 +60,6 @@ def post_event():
     job, created = services.dispatcher.enqueue(
         function, kwargs, kind=f"event:{event.event_type}", job_id=job_id
     )
-    services.count(f"{event.event_type}:{'enqueued' if created else 'duplicate'}")
     metrics.WEBHOOKS.labels(event.event_type, "200" if created else "200-duplicate").inc()
     return jsonify(status="accepted", job_id=job.id, duplicate=not created), 200
 

@@ -9,6 +9,9 @@ graceful_timeout = 10
 # Twilio waits 5 s for a pre-event answer; a request still running after 30 s is stuck.
 timeout = 30
 accesslog = None  # one JSON line per event comes from the app; access lines would repeat it
+# gunicorn 27 opens ~/.gunicorn/gunicorn.ctl by default, one socket shared by every gunicorn the
+# user runs (tests, benchmarks, dev); Bindery is managed by signals, so it needs none.
+control_socket_disable = True
 
 
 def child_exit(server, worker):
