@@ -143,8 +143,8 @@ class DevStack:
             click.echo("Ctrl-C stops everything.")
             return self._supervise()
         finally:
+            Path(STATE_FILE).unlink(missing_ok=True)  # first: the stack is going away
             self._stop_all()
-            Path(STATE_FILE).unlink(missing_ok=True)
             shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
             if embedded is not None:
                 embedded.shutdown()
@@ -192,12 +192,15 @@ class DevStack:
         click.echo("stopping...")
         return 0
 
-    def _stop_all(self) -> None:
-        for child in reversed(list(self.children.values())):
+    def _stop_all(self, grace: float = 10) -> None:
+        """SIGTERM to every child at once; whatever still runs after `grace` seconds is killed."""
+        for child in self.children.values():
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
         for child in self.children.values():
             try:
-                child.wait(15)
+                child.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
+                child.wait(5)

@@ -44,7 +44,7 @@ def run_dev_and_demo(tmp_path, env, *dev_flags) -> str:
         assert "conflict_resolved" in demo.stdout
         return dev.output()
     finally:
-        dev.stop()
+        dev.stop(timeout=30)
         assert not (tmp_path / ".bindery-dev.json").exists()
 
 
