@@ -29,6 +29,11 @@ def conversation_identities(sid: str) -> str:
     return f"{PREFIX}conv:{sid}:identities"
 
 
+def conversation_pending_identities(sid: str) -> str:
+    """Set of chat identities whose create was sent but whose answer is not recorded yet."""
+    return f"{PREFIX}conv:{sid}:pending-identities"
+
+
 def pair(pair_id_: str) -> str:
     """Hash: holder, participant_sid, bound_at, released_by, released_at of one binding pair."""
     return f"{PREFIX}pair:{pair_id_}"

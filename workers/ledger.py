@@ -134,7 +134,7 @@ class Ledger:
             record = self.pair(pair_id)
             if record is None or record.holder in ("", sid):
                 self._release(pipe, pair_id, sid, at)
-        pipe.delete(keys.conversation_identities(sid))
+        pipe.delete(keys.conversation_identities(sid), keys.conversation_pending_identities(sid))
 
     def touch(self, sid: str, at: float) -> None:
         """Record activity (a message, an add) so idle conversations can be told from busy ones."""
@@ -199,7 +199,20 @@ class Ledger:
         self.redis.hdel(keys.pair(pair_id), "pending")
 
     def add_identity(self, sid: str, identity: str) -> None:
-        self.redis.sadd(keys.conversation_identities(sid), identity)
+        pipe = self.redis.pipeline()
+        pipe.sadd(keys.conversation_identities(sid), identity)
+        pipe.srem(keys.conversation_pending_identities(sid), identity)
+        pipe.execute()
+
+    def identity_pending(self, sid: str, identity: str) -> bool:
+        return bool(self.redis.sismember(keys.conversation_pending_identities(sid), identity))
+
+    def mark_identity_pending(self, sid: str, identity: str) -> None:
+        """As `mark_pending`, for a chat participant's create."""
+        self.redis.sadd(keys.conversation_pending_identities(sid), identity)
+
+    def clear_identity_pending(self, sid: str, identity: str) -> None:
+        self.redis.srem(keys.conversation_pending_identities(sid), identity)
 
     def remove_identity(self, sid: str, identity: str) -> None:
         self.redis.srem(keys.conversation_identities(sid), identity)

@@ -74,7 +74,15 @@ def _add_identity(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
     if rt.ledger.has_identity(conversation, identity):
         rt.ledger.count("duplicate_attempts_avoided")
         return _outcome("already_present", request)
+    if rt.ledger.identity_pending(conversation, identity):
+        # An earlier create has no recorded answer (its worker died, or it timed out): ask.
+        present = [p for p in rt.gateway.participants(conversation) if p.identity == identity]
+        if present:
+            rt.ledger.add_identity(conversation, identity)
+            rt.ledger.count("duplicate_attempts_avoided")
+            return _outcome("already_present", request, participant_sid=present[0].sid)
     locks.refresh()
+    rt.ledger.mark_identity_pending(conversation, identity)
     try:
         participant = rt.gateway.add_chat_participant(conversation, identity)
     except Permanent as error:
@@ -82,6 +90,7 @@ def _add_identity(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
             rt.ledger.add_identity(conversation, identity)
             rt.ledger.count("already_present_at_twilio")
             return _outcome("already_present", request)
+        rt.ledger.clear_identity_pending(conversation, identity)
         _note_closed(rt, conversation, error)
         raise
     now = rt.gateway.now()

@@ -12,6 +12,7 @@ def test_every_key_is_pinned():
     assert keys.conversation(sid) == f"bindery:conv:{sid}"
     assert keys.conversation_pairs(sid) == f"bindery:conv:{sid}:pairs"
     assert keys.conversation_identities(sid) == f"bindery:conv:{sid}:identities"
+    assert keys.conversation_pending_identities(sid) == f"bindery:conv:{sid}:pending-identities"
     assert keys.pair(pair) == "bindery:pair:+15551230001|+15550001111"
     assert keys.conversation_lock(sid) == f"bindery:lock:conv:{sid}"
     assert keys.pair_lock(pair) == "bindery:lock:pair:+15551230001|+15550001111"
