@@ -105,14 +105,12 @@ class Gateway:
         v1 = self.client.conversations.v1
         service = settings.twilio_conversations_service_sid
         self._scope = v1.services(service) if service else v1
-        self.calls = 0
 
     def now(self) -> float:
         """Twilio's clock, as the `Date` header of its last answer tells it."""
         return self.client.http_client.now()
 
     def _call(self, what: str, fn, *args, **kwargs):
-        self.calls += 1
         try:
             result = fn(*args, **kwargs)
         except (TwilioRestException, requests.RequestException) as exc:

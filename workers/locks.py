@@ -44,7 +44,6 @@ class Locks:
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self.lost: str = ""
-        self.waited = 0.0
 
     def acquire(self, names: Iterable[str]) -> None:
         for name in sorted(set(names) - set(self._held)):
@@ -54,9 +53,7 @@ class Locks:
             )
             started = time.monotonic()
             acquired = lock.acquire()
-            waited = time.monotonic() - started
-            self.waited += waited
-            metrics.LOCK_WAIT_SECONDS.observe(waited)
+            metrics.LOCK_WAIT_SECONDS.observe(time.monotonic() - started)
             if not acquired:
                 self.release()
                 raise LockBusy(name)

@@ -31,15 +31,6 @@ def parse_duration(text: str, name: str = "duration") -> float:
     return float(number) * _UNIT_SECONDS[unit]
 
 
-def parse_bool(text: str, name: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise SettingsError(f"{name}: {text!r} is not a boolean (use true or false)")
-
-
 @dataclass(frozen=True)
 class Settings:
     """Every tunable, with its environment variable in the field's metadata."""
