@@ -46,6 +46,7 @@ def _no_retry_on_permanent(fn):
 
     job.__name__ = fn.__name__
     job.__doc__ = fn.__doc__
+    job.__wrapped__ = fn
     return job
 
 

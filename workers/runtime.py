@@ -21,6 +21,10 @@ from workers.settings import Settings
 class Runtime:
     settings: Settings
     connection: redis.Redis = field(default=None)  # type: ignore[assignment]
+    twilio: object = None
+    """The gateway to Twilio; built from the settings when not given (tests give a stand-in)."""
+    queue: object = None
+    """Where jobs enqueue jobs; built from the settings when not given."""
 
     def __post_init__(self) -> None:
         if self.connection is None:
@@ -32,12 +36,16 @@ class Runtime:
 
     @cached_property
     def gateway(self):
+        if self.twilio is not None:
+            return self.twilio
         from workers.gateway import Gateway  # the SDK is only loaded where Twilio is called
 
         return Gateway(self.settings)
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
+        if self.queue is not None:
+            return self.queue
         return Dispatcher(self.connection, self.settings)
 
     def locks(self) -> Locks:

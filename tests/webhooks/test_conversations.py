@@ -18,6 +18,7 @@ BASE = "http://localhost/twilio/conversations"
 CH = "CH" + "c" * 32
 OTHER = "CH" + "d" * 32
 CUSTOMER, PROXY = "+15551230001", "+15550001111"
+FAILS_BEFORE_THE_REWORK = pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 
 
 def post(client, path, form, headers=None):
@@ -196,3 +197,62 @@ def test_other_pre_events_pass(client):
     form = {"AccountSid": ACCOUNT_SID, "EventType": "onMessageAdd", "ConversationSid": CH}
     response = post(client, "pre", form)
     assert response.status_code == 200 and json.loads(response.data) == {}
+
+
+@pytest.mark.parametrize(
+    "participant",
+    [
+        pytest.param(
+            {  # Facebook Messenger: a page-scoped user id, the Page as proxy
+                "MessagingBinding.Address": "messenger:4839203948202",
+                "MessagingBinding.ProxyAddress": "messenger:108234920394",
+                "MessagingBinding.Type": "MESSENGER",
+            },
+            marks=FAILS_BEFORE_THE_REWORK,
+        ),
+        pytest.param(
+            {  # group MMS: an SMS participant has an address and no proxy address
+                "MessagingBinding.Address": CUSTOMER,
+                "MessagingBinding.ProxyAddress": None,
+            },
+            marks=FAILS_BEFORE_THE_REWORK,
+        ),
+        {  # group MMS: a chat participant appears as a projected Twilio number
+            "MessagingBinding.Address": None,
+            "MessagingBinding.ProxyAddress": None,
+            "MessagingBinding.Type": None,
+            "Identity": "agent-7",
+            "MessagingBinding.ProjectedAddress": PROXY,
+        },
+        pytest.param(
+            {  # Niue: a valid four-digit subscriber number
+                "MessagingBinding.Address": "+6834123",
+                "MessagingBinding.ProxyAddress": PROXY,
+            },
+            marks=FAILS_BEFORE_THE_REWORK,
+        ),
+    ],
+)
+def test_pre_event_lets_every_valid_participant_through(client, participant):
+    """Issue 10, 5: the pre-event answered 400 to participants Twilio accepts, so Twilio rejected
+    the add; Twilio validates addresses, Bindery passes what it does not know."""
+    response = post(client, "pre", pre_add(**participant))
+    assert response.status_code == 200 and response.json == {}
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
+def test_pre_event_fails_open_when_redis_errs():
+    """Issue 10, 5: a Redis outage answered 503, which made Twilio reject every SDK add; Twilio
+    still enforces its own rule, so the pre-event lets the add through, counted and logged."""
+    from prometheus_client import REGISTRY
+
+    def failed_open() -> float:
+        labels = {"event": "onParticipantAdd", "status": "200-failed-open"}
+        return REGISTRY.get_sample_value("bindery_webhooks_total", labels) or 0.0
+
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    app = create_app(make_settings(), connection=unreachable)
+    before = failed_open()
+    response = post(app.test_client(), "pre", pre_add())
+    assert response.status_code == 200 and response.json == {}
+    assert failed_open() == before + 1

@@ -1,0 +1,146 @@
+"""Participant-add: no duplicate binding attempted, whatever service holds the pair, whatever
+happened between two of the job's steps; a conflict policy acts only on what Twilio says under the
+holder's lock."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.workers.world import World
+from workers import keys
+from workers.participants import AddRequest, add_participant
+
+CUSTOMER, PROXY = "+15551230001", "+15550001111"
+PAIR = keys.pair_id(CUSTOMER, PROXY)
+HOUR = 3600.0
+
+
+@pytest.fixture
+def world():
+    world = World()
+    yield world
+    world.close()
+
+
+def known_conversation(world: World, **options) -> str:
+    sid = world.conversation(webhooks=True, **options)
+    world.deliver_all()
+    return sid
+
+
+def add(world, conversation, **request):
+    return add_participant(world.rt, AddRequest(conversation, **request))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
+def test_a_pair_held_in_another_service_is_a_conflict_without_a_50416(world):
+    """Issue 10, 2: the binding rule is account-wide, but holders were looked up in the
+    configured service only: three 50416s per job, every job."""
+    other_service = world.service()
+    holder = world.conversation(service_sid=other_service)
+    world.rest_add(holder, service_sid=other_service, address=CUSTOMER, proxy_address=PROXY)
+    sid = known_conversation(world)
+
+    answer = add(world, sid, address=CUSTOMER, proxy_address=PROXY)
+
+    assert answer["outcome"] == "conflict" and answer["holder"] == holder
+    assert world.twilio.errors[50416] == 0
+    again = add(world, sid, address=CUSTOMER, proxy_address=PROXY)
+    assert again["outcome"] == "conflict" and world.twilio.errors[50416] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
+def test_close_stale_rechecks_the_holder_under_its_lock(world):
+    """Issue 10, 3: close-stale judged the holder idle before taking its lock, and never looked
+    again: a customer who wrote meanwhile had their conversation closed."""
+    holder = world.inbound(CUSTOMER, PROXY)
+    world.deliver_all()
+    world.advance(7 * HOUR)
+    sid = known_conversation(world)
+    job = world.start("add", lambda: add(world, sid, address=CUSTOMER, proxy_address=PROXY))
+    job.run_past("twilio:participant_conversation.list")
+    job.run_until("redis:SET")  # about to take the holder's lock
+    world.inbound(CUSTOMER, PROXY, body="I am still here")  # its webhook not delivered yet
+    answer = job.finish()
+
+    assert world.state(holder) == "active"
+    assert answer["outcome"] == "conflict"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
+def test_an_inactive_holder_that_was_busy_minutes_ago_is_not_stale(world):
+    """Issue 10, 3: every inactive holder counted as stale, whatever its idle time."""
+    holder = world.inbound(CUSTOMER, PROXY)
+    world.rest_set_state(holder, "inactive")
+    world.deliver_all()
+    world.advance(600)
+    sid = known_conversation(world)
+
+    answer = add(world, sid, address=CUSTOMER, proxy_address=PROXY)
+
+    assert world.state(holder) == "inactive"
+    assert answer["outcome"] == "conflict"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
+def test_an_allowed_pre_event_makes_a_racing_add_ask_twilio(world):
+    """Issue 10, 5: a 200 to the pre-event reserved nothing, so an API add of the same pair to
+    another conversation, racing the SDK add's post-event, met a 50416."""
+    first = known_conversation(world)
+    assert add(world, first, address=CUSTOMER, proxy_address=PROXY)["outcome"] == "added"
+    world.rest_set_state(first, "closed", webhooks=True)
+    world.deliver_all()
+    assert not world.rt.ledger.pair(PAIR).held  # known, and free
+
+    sdk_conversation = known_conversation(world)
+    api_conversation = known_conversation(world)
+    pre, participant = world.sdk_add(sdk_conversation, address=CUSTOMER, proxy_address=PROXY)
+    assert pre.status_code == 200 and participant  # its post-event still in flight
+    answer = add(world, api_conversation, address=CUSTOMER, proxy_address=PROXY, policy="reject")
+
+    assert answer["outcome"] == "conflict" and answer["holder"] == sdk_conversation
+    assert world.twilio.errors[50416] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
+def test_a_participant_removed_behind_bindery_s_back_is_added_again(world):
+    """Issue 10, 6: `already_present` came from the ledger alone, so an add after a removal
+    Bindery never heard of did nothing."""
+    sid = known_conversation(world)
+    added = add(world, sid, address=CUSTOMER, proxy_address=PROXY)
+    world.rest_remove(sid, added["participant_sid"])
+
+    answer = add(world, sid, address=CUSTOMER, proxy_address=PROXY)
+
+    assert answer["outcome"] == "added"
+    assert [p.binding.address for p in world.participants(sid)] == [CUSTOMER]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
+def test_an_identity_removed_behind_bindery_s_back_is_added_again(world):
+    sid = known_conversation(world)
+    added = add(world, sid, identity="agent-1")
+    world.rest_remove(sid, added["participant_sid"])
+
+    assert add(world, sid, identity="agent-1")["outcome"] == "added"
+    assert [p.identity for p in world.participants(sid)] == ["agent-1"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
+def test_a_job_whose_lease_ran_out_does_not_overwrite_newer_knowledge(world):
+    """Issue 10, 7: ledger writes after a Twilio call were not fenced: a job that stalled past
+    its lease wrote its older view over what the next job had learned."""
+    first, second, third = (known_conversation(world) for _ in range(3))
+    slow = world.start("slow", lambda: add(world, first, address=CUSTOMER, proxy_address=PROXY))
+    slow.run_past("twilio:participant_conversation.list")  # Twilio said: free
+    for key in world.redis.keys(keys.pair_lock("*")) + world.redis.keys(
+        keys.conversation_lock("*")
+    ):
+        world.redis.delete(key)  # the slow job's leases run out while it stalls
+    assert add(world, second, address=CUSTOMER, proxy_address=PROXY)["outcome"] == "added"
+    slow.finish()
+
+    assert world.rt.ledger.pair(PAIR).holder == second
+    answer = add(world, third, address=CUSTOMER, proxy_address=PROXY, policy="reject")
+    assert answer["outcome"] == "conflict" and answer["holder"] == second
+    assert world.twilio.errors[50416] == 0
