@@ -75,7 +75,7 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
     client = emulator.client()
     before = _snapshot(client)
 
-    rt = Runtime(settings)
+    rt = Runtime.build(settings)
     plain, plain_s = _timed(plain_scan, client, settings.stale_after)
     dry, dry_s = _timed(cleanup.run, rt, dry_run=True)
     plain_again, plain_again_s = _timed(plain_scan, client, settings.stale_after)

@@ -16,7 +16,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from workers import keys
-from workers.dispatch import DEDUP_TTL, FAILURE_TTL, backoff_intervals
+from workers.queue import DEDUP_TTL, FAILURE_TTL, backoff_intervals
 from workers.settings import Settings
 
 DONE = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.STOPPED)
@@ -29,7 +29,7 @@ def queue(connection: redis.Redis) -> Queue:
 def enqueue_bulk(
     connection: redis.Redis, settings: Settings, func: str, kwargs_list: list[dict], kind: str
 ) -> list[str]:
-    """Enqueue `func(**kwargs)` for each kwargs in one pipeline, with the options `Dispatcher`
+    """Enqueue `func(**kwargs)` for each kwargs in one pipeline, with the options `JobQueue`
     gives every job (timeout, TTLs, retries, meta), so that only the function differs."""
     q = queue(connection)
     datas = [

@@ -10,15 +10,14 @@ from functools import wraps
 
 from flask import Blueprint, current_app, jsonify, request
 
-from workers import failures
-from workers.addresses import channel, is_sid, is_valid_address
-from workers.dispatch import stable_id
+from workers import failures, job_catalog
+from workers.addresses import address_problem, is_sid, pair_problem
 from workers.settings import CONFLICT_POLICIES, SettingsError, parse_duration
+from workers.states import STATES
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-STATES = ("active", "inactive", "closed")
 
 
 class BadRequest(ValueError):
@@ -94,24 +93,29 @@ def _reject_unknown(body: dict, allowed: set[str]) -> None:
 def add_participant(sid: str):
     conversation = _conversation(sid)
     body = _body()
-    _reject_unknown(body, {"address", "proxy_address", "identity", "policy", "idempotency_key"})
+    _reject_unknown(
+        body,
+        {"address", "proxy_address", "projected_address", "identity", "policy", "idempotency_key"},
+    )
     identity = _string(body, "identity")
     address = _string(body, "address")
     proxy = _string(body, "proxy_address")
+    projected = _string(body, "projected_address")
     if identity and (address or proxy):
         raise BadRequest("identity", "give either identity or address and proxy_address, not both")
+    if projected and not identity:
+        raise BadRequest("projected_address", "is for a chat participant (give identity)")
+    if projected and (problem := address_problem(projected)):
+        raise BadRequest("projected_address", problem)
     if not identity:
         if not address:
             raise BadRequest("address", "is required (or give identity)")
-        if not proxy:
-            raise BadRequest("proxy_address", "is required with address")
-        for name, value in (("address", address), ("proxy_address", proxy)):
-            if not is_valid_address(value):
-                raise BadRequest(name, "is not an E.164 (+15551230001) or whatsapp: address")
-        if channel(address) != channel(proxy):
-            raise BadRequest("proxy_address", "is of another channel than address")
-        if address == proxy:
-            raise BadRequest("proxy_address", "equals address")
+        if proxy:
+            problem = pair_problem(address, proxy)
+            if problem:
+                raise BadRequest(*problem)
+        elif problem := address_problem(address):  # a group-MMS participant: no proxy
+            raise BadRequest("address", problem)
     policy = _string(body, "policy")
     if policy and policy not in CONFLICT_POLICIES:
         raise BadRequest("policy", "must be one of " + ", ".join(CONFLICT_POLICIES))
@@ -124,8 +128,10 @@ def add_participant(sid: str):
         "identity": identity,
         "policy": policy,
     }
-    job_id = stable_id("add", conversation, key) if key else None
-    return _enqueue("workers.jobs.participant_add", kwargs, "participant-add", job_id)
+    if projected:
+        kwargs["projected_address"] = projected
+    job_id = job_catalog.add_job_id(conversation, key) if key else None
+    return _enqueue(job_catalog.PARTICIPANT_ADD, kwargs, "participant-add", job_id)
 
 
 @blueprint.post("/conversations/<sid>/state")
@@ -147,16 +153,17 @@ def change_state(sid: str):
             raise BadRequest("at", "needs a time zone (Z or +00:00)")
         when = parsed.timestamp()
     else:
-        when = time.time()
+        # Twilio's clock (as the workers last saw it), the one the ledger's times are on.
+        when = current_app.extensions["bindery"].runtime.clock.now()
     key = _string(body, "idempotency_key", limit=200)
     kwargs = {"conversation_sid": conversation, "state": state, "at": when, "reason": "api"}
-    job_id = stable_id("state", conversation, key) if key else None
-    return _enqueue("workers.jobs.state_change", kwargs, "state-change", job_id)
+    job_id = job_catalog.state_job_id(conversation, key) if key else None
+    return _enqueue(job_catalog.STATE_CHANGE, kwargs, "state-change", job_id)
 
 
 def _enqueue(function: str, kwargs: dict, kind: str, job_id: str | None):
-    dispatcher = current_app.extensions["bindery"].dispatcher
-    job, created = dispatcher.enqueue(function, kwargs, kind=kind, job_id=job_id)
+    queue = current_app.extensions["bindery"].queue
+    job, created = queue.enqueue(function, kwargs, kind=kind, job_id=job_id)
     return jsonify(job_id=job.id, duplicate=not created), 202
 
 

@@ -12,8 +12,11 @@ from werkzeug.exceptions import HTTPException
 from workers import keys
 from workers.runtime import Runtime, connect
 from workers.settings import Settings
+from workers.twilio_clock import PublishedTwilioClock
 
 MAX_BODY = 64 * 1024
+PRE_EVENT_REDIS_TIMEOUT = 2.0
+"""Seconds a pre-event waits for Redis before it fails open (Twilio waits 5 s for the answer)."""
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +24,25 @@ log = logging.getLogger(__name__)
 class Services:
     """What the views share, built once per process and kept in `app.extensions["bindery"]`."""
 
-    def __init__(self, settings: Settings, connection: redis.Redis):
+    def __init__(
+        self, settings: Settings, connection: redis.Redis, pre_event_connection: redis.Redis
+    ):
         self.settings = settings
         self.redis = connection
-        # The web side uses the runtime's Redis-backed parts only; it never calls Twilio.
-        self.runtime = Runtime(settings, connection)
+        # The web side uses the runtime's Redis-backed parts only; it never calls Twilio, and
+        # reads Twilio's clock as the workers publish it.
+        self.runtime = Runtime.build(
+            settings, connection, clock=PublishedTwilioClock(connection), calls_twilio=False
+        )
+        # Pre-events answer within Twilio's budget, so they have a client with a short timeout.
+        self.pre_event_runtime = Runtime.build(
+            settings,
+            pre_event_connection,
+            clock=self.runtime.clock,
+            calls_twilio=False,
+        )
         self.ledger = self.runtime.ledger
-        self.dispatcher = self.runtime.dispatcher
+        self.queue = self.runtime.queue
         self.validator = RequestValidator(settings.twilio_auth_token)
 
     def count(self, field: str) -> None:
@@ -46,7 +61,12 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_BODY
     app.config["BINDERY_SETTINGS"] = settings
-    app.extensions["bindery"] = Services(settings, connection or connect(settings.redis_url))
+    if connection is None:
+        connection = connect(settings.redis_url)
+        pre_event_connection = connect(settings.redis_url, socket_timeout=PRE_EVENT_REDIS_TIMEOUT)
+    else:
+        pre_event_connection = connection
+    app.extensions["bindery"] = Services(settings, connection, pre_event_connection)
 
     from webhooks import api, conversations, health
 

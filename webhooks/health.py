@@ -25,17 +25,24 @@ def healthz():
 
 @blueprint.get("/readyz")
 def readyz():
-    """Ready when Redis answers and at least one worker has sent a heartbeat recently."""
+    """Ready when Redis answers, keeps what it is given (no eviction policy: an evicted job or lock
+    is a lost operation), and at least one worker has sent a heartbeat recently."""
     services = current_app.extensions["bindery"]
     problems = []
     try:
         services.redis.ping()
     except redis.RedisError as error:
         return jsonify(status="unavailable", problems=[f"redis: {type(error).__name__}"]), 503
+    policy = _eviction_policy(services.redis)
+    if policy not in ("noeviction", None):
+        problems.append(
+            f"redis: maxmemory-policy is {policy}; it would evict jobs and locks "
+            "(set maxmemory-policy noeviction)"
+        )
     now = datetime.now(UTC)
     alive = [
         w
-        for w in Worker.all(queue=services.dispatcher.queue)
+        for w in Worker.all(queue=services.queue.rq)
         if w.last_heartbeat and (now - w.last_heartbeat).total_seconds() < HEARTBEAT_STALE
     ]
     if not alive:
@@ -45,9 +52,21 @@ def readyz():
     return jsonify(status="ready", workers=len(alive))
 
 
+def _eviction_policy(connection: redis.Redis) -> str | None:
+    """Redis's maxmemory-policy, or None where CONFIG is not allowed (some managed services):
+    then it cannot be checked here, and the deploy notes say what to set."""
+    try:
+        value = connection.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.RedisError:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode()
+    return value or None
+
+
 @blueprint.get("/metrics")
 @require_token
 def prometheus():
     """Prometheus scrapes with the API token (`authorization: {credentials: ...}` in its config)."""
-    body, content_type = metrics.exposition(current_app.extensions["bindery"].dispatcher.queue)
+    body, content_type = metrics.exposition(current_app.extensions["bindery"].queue.rq)
     return Response(body, content_type=content_type)

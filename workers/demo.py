@@ -170,7 +170,7 @@ class Demo:
             },
             stale_after=self.stale_after,
         )
-        report = cleanup.run(Runtime(settings))
+        report = cleanup.run(Runtime.build(settings))
         closes = [s.job_id for s in report]
         self.jobs += closes
         self.wait(closes, f"{len(closes)} stale conversations closing")

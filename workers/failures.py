@@ -28,7 +28,7 @@ MAX_CONFLICTS_KEPT = 10_000
 
 def record_attempt(job: Job, error: BaseException) -> None:
     """Called by the job wrapper when an attempt raises: kept in the job's meta."""
-    code = getattr(error, "code", 0) or 0
+    code = getattr(error, "reported_code", None) or getattr(error, "code", 0) or 0
     attempts = job.meta.get("attempts", [])
     attempts.append({"at": time.time(), "error": mask_text(str(error))[:500], "code": code})
     job.meta["attempts"] = attempts[-MAX_ATTEMPTS_KEPT:]
@@ -65,7 +65,7 @@ class FailedJob:
 
 
 def _registry(rt: Runtime) -> FailedJobRegistry:
-    return rt.dispatcher.queue.failed_job_registry
+    return rt.queue.rq.failed_job_registry
 
 
 def _failed_job(job: Job, failed_at: float) -> FailedJob:
@@ -122,7 +122,7 @@ def failed(
 
 def show(rt: Runtime, job_id: str) -> dict | None:
     """Everything about one job: arguments (numbers masked), each attempt, the last exception."""
-    job = rt.dispatcher.fetch(job_id)
+    job = rt.queue.fetch(job_id)
     if job is None:
         return None
     kwargs = dict(job.kwargs or {})
@@ -154,7 +154,7 @@ def show(rt: Runtime, job_id: str) -> dict | None:
 
 def replay(rt: Runtime, job_id: str) -> str:
     """Requeue one failed job with a fresh retry budget: `requeued`, `not_failed` or `missing`."""
-    job = rt.dispatcher.fetch(job_id)
+    job = rt.queue.fetch(job_id)
     if job is None:
         return "missing"
     registry = _registry(rt)

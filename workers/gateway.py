@@ -1,45 +1,40 @@
 """The only module that calls Twilio: a thin layer over the official SDK, through the adapter.
 
-It turns SDK objects into small records and every failure into one of two exceptions: `Retryable`
-(429/20429, 5xx, 50391, timeouts, refused connections: safe to try again after backing off) or
-`Permanent` (any other 4xx: trying again cannot help). Both carry the Twilio code.
+It turns SDK objects into small records, and every failure into `TwilioUnavailable` (retry later)
+or `TwilioRefused` (permanent), each with Twilio's code (or the HTTP status when Twilio gave none)
+and the operation, as `workers.errors.classify` decides. Every call is counted in the metrics by
+operation and answer.
+
+Bindery works in one Conversation Service (`TWILIO_CONVERSATIONS_SERVICE_SID`, or the account's
+default), but the binding rule is account-wide: `holdings` asks every service of the account, and
+the calls that act on an existing conversation take the service it lives in.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from workers import metrics
+from workers.errors import TwilioError, classify
 from workers.settings import Settings
+from workers.twilio_clock import TwilioClock
 from workers.twilio_http import make_client
 
 log = logging.getLogger(__name__)
 
 HOLDER_SID = re.compile(r"CH[0-9a-fA-F]{32}")
-RETRYABLE_CODES = {20429, 50391}
-
-
-class TwilioError(Exception):
-    def __init__(self, code: int, status: int, message: str):
-        super().__init__(f"Twilio {code or status}: {message}")
-        self.code = code
-        self.status = status
-        self.message = message
-
-
-class Retryable(TwilioError):
-    """Not processed, or unknown whether processed: back off and try again."""
-
-
-class Permanent(TwilioError):
-    """Twilio refused the request; trying again cannot change the answer."""
+SERVICES_CACHED_FOR = 60.0
+"""Seconds the account's list of Conversation Services is reused before it is asked again."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +44,8 @@ class Participant:
     identity: str
     address: str
     proxy_address: str
+    projected_address: str = ""
+    date_created: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -57,11 +54,12 @@ class Conversation:
     state: str
     date_created: float
     date_updated: float
+    service_sid: str = ""
 
 
 @dataclass(frozen=True)
 class Holding:
-    """One conversation a pair (or identity) is in, as ParticipantConversations reports it."""
+    """One open conversation a pair is in, as ParticipantConversations reports it."""
 
     conversation_sid: str
     state: str
@@ -69,6 +67,7 @@ class Holding:
     address: str
     proxy_address: str
     date_updated: float
+    service_sid: str = ""
 
 
 def holder_from_message(message: str) -> str:
@@ -81,126 +80,196 @@ def _epoch(value: datetime | None) -> float:
     return value.timestamp() if value else 0.0
 
 
-def _translate(exc: Exception) -> TwilioError:
+def translate(exc: Exception, operation: str) -> TwilioError:
+    """Any failure of an SDK call as Bindery's error, with the best code there is."""
     if isinstance(exc, TwilioRestException):
-        code = int(exc.code or 0)
-        status = int(exc.status or 0)
-        message = str(exc.msg)
-        if status == 429 or status >= 500 or code in RETRYABLE_CODES:
-            return Retryable(code, status, message)
-        return Permanent(code, status, message)
-    return Retryable(0, 0, f"{type(exc).__name__}: {exc}")
+        return classify(int(exc.code or 0), int(exc.status or 0), str(exc.msg), operation)
+    if isinstance(exc, TwilioException):
+        # A page fetch answered with an error: the SDK raises ("Unable to fetch page", response).
+        response = exc.args[1] if len(exc.args) > 1 else None
+        status = int(getattr(response, "status_code", 0) or 0)
+        code, message = 0, str(exc.args[0]) if exc.args else type(exc).__name__
+        try:
+            body = json.loads(getattr(response, "text", "") or "{}")
+            code, message = int(body.get("code") or 0), str(body.get("message") or message)
+        except (TypeError, ValueError, AttributeError):
+            pass
+        return classify(code, status, message, operation)
+    return classify(0, 0, f"{type(exc).__name__}: {exc}", operation)
 
 
 class Gateway:
-    """Conversations API calls for one account and (optionally) one Conversation Service."""
+    """Conversations API calls for one account; writes go to the service Bindery works in unless
+    the conversation is known to live in another."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: TwilioClock):
+        self.clock = clock
         self.client = make_client(
             settings.twilio_account_sid,
             settings.twilio_auth_token,
             base_url=settings.twilio_api_base_url,
             timeout=settings.twilio_timeout,
+            clock=clock,
         )
-        v1 = self.client.conversations.v1
-        service = settings.twilio_conversations_service_sid
-        self._scope = v1.services(service) if service else v1
+        self._v1 = self.client.conversations.v1
+        self.service_sid = settings.twilio_conversations_service_sid
+        self._services: tuple[float, list[str]] = (0.0, [])
+        self._services_lock = threading.Lock()
 
-    def now(self) -> float:
-        """Twilio's clock, as the `Date` header of its last answer tells it."""
-        return self.client.http_client.now()
+    def _scope(self, service_sid: str = ""):
+        service = service_sid or self.service_sid
+        return self._v1.services(service) if service else self._v1
 
-    def _call(self, what: str, fn, *args, **kwargs):
+    def _call(self, operation: str, fn, *args, **kwargs):
         try:
             result = fn(*args, **kwargs)
-        except (TwilioRestException, requests.RequestException) as exc:
-            error = _translate(exc)
-            metrics.TWILIO_CALLS.labels(what, str(error.code or error.status or "network")).inc()
-            log.info("twilio %s failed: code=%s status=%s", what, error.code, error.status)
+        except (TwilioException, requests.RequestException) as exc:
+            error = translate(exc, operation)
+            metrics.TWILIO_CALLS.labels(operation, str(error.reported_code or "network")).inc()
             raise error from exc
-        metrics.TWILIO_CALLS.labels(what, "ok").inc()
+        metrics.TWILIO_CALLS.labels(operation, "ok").inc()
         return result
+
+    # -- services ------------------------------------------------------------------------------
+
+    def services(self) -> list[str]:
+        """Every Conversation Service of the account (cached for a minute)."""
+        with self._services_lock:
+            fetched_at, sids = self._services
+            if sids and time.monotonic() - fetched_at < SERVICES_CACHED_FOR:
+                return sids
+        items = self._call("service.list", self._v1.services.list, page_size=100)
+        sids = [s.sid for s in items]
+        with self._services_lock:
+            self._services = (time.monotonic(), sids)
+        return sids
 
     # -- conversations -------------------------------------------------------------------------
 
-    def fetch_conversation(self, sid: str) -> Conversation:
-        c = self._call("conversation.fetch", self._scope.conversations(sid).fetch)
-        return Conversation(c.sid, c.state, _epoch(c.date_created), _epoch(c.date_updated))
+    def fetch_conversation(self, sid: str, service_sid: str = "") -> Conversation:
+        c = self._call("conversation.fetch", self._scope(service_sid).conversations(sid).fetch)
+        return self._conversation(c)
 
-    def set_state(self, sid: str, state: str) -> Conversation:
-        c = self._call("conversation.update", self._scope.conversations(sid).update, state=state)
-        return Conversation(c.sid, c.state, _epoch(c.date_created), _epoch(c.date_updated))
+    def set_state(self, sid: str, state: str, service_sid: str = "") -> Conversation:
+        c = self._call(
+            "conversation.update",
+            self._scope(service_sid).conversations(sid).update,
+            state=state,
+        )
+        return self._conversation(c)
 
-    def conversations(self, state: str, page_size: int = 100) -> Iterator[Conversation]:
-        """Every conversation in `state`, page by page (reads are not write-limited)."""
+    def conversations(self, state: str, service_sid: str = "") -> Iterator[Conversation]:
+        """Every conversation of the service in `state`, page by page (reads are not
+        write-limited)."""
+        scope = self._scope(service_sid)
         pages = self._call(
-            "conversation.list", self._scope.conversations.stream, state=state, page_size=page_size
+            "conversation.list", scope.conversations.stream, state=state, page_size=100
         )
         while True:
             try:
                 c = self._call("conversation.list", next, pages)
             except StopIteration:
                 return
-            yield Conversation(c.sid, c.state, _epoch(c.date_created), _epoch(c.date_updated))
+            yield self._conversation(c)
+
+    def last_message_at(self, sid: str, service_sid: str = "") -> float:
+        """When the conversation's newest message was created (0 when it has none)."""
+        messages = self._call(
+            "message.list",
+            self._scope(service_sid).conversations(sid).messages.list,
+            order="desc",
+            limit=1,
+        )
+        return _epoch(messages[0].date_created) if messages else 0.0
+
+    @staticmethod
+    def _conversation(c) -> Conversation:
+        return Conversation(
+            c.sid,
+            c.state,
+            _epoch(c.date_created),
+            _epoch(c.date_updated),
+            c.chat_service_sid or "",
+        )
 
     # -- participants --------------------------------------------------------------------------
 
-    def participants(self, conversation_sid: str) -> list[Participant]:
+    def participants(self, conversation_sid: str, service_sid: str = "") -> list[Participant]:
         items = self._call(
-            "participant.list", self._scope.conversations(conversation_sid).participants.list
+            "participant.list",
+            self._scope(service_sid).conversations(conversation_sid).participants.list,
         )
         return [self._participant(conversation_sid, p) for p in items]
 
-    def add_chat_participant(self, conversation_sid: str, identity: str) -> Participant:
+    def add_chat_participant(
+        self,
+        conversation_sid: str,
+        identity: str,
+        service_sid: str = "",
+        projected_address: str = "",
+    ) -> Participant:
+        options = {"identity": identity}
+        if projected_address:
+            options["messaging_binding_projected_address"] = projected_address
         p = self._call(
             "participant.create",
-            self._scope.conversations(conversation_sid).participants.create,
-            identity=identity,
+            self._scope(service_sid).conversations(conversation_sid).participants.create,
+            **options,
         )
         return self._participant(conversation_sid, p)
 
     def add_sms_participant(
-        self, conversation_sid: str, address: str, proxy_address: str
+        self, conversation_sid: str, address: str, proxy_address: str, service_sid: str = ""
     ) -> Participant:
+        """A non-chat participant; with no `proxy_address`, a group-MMS one (address only)."""
+        options = {"messaging_binding_address": address}
+        if proxy_address:
+            options["messaging_binding_proxy_address"] = proxy_address
         p = self._call(
             "participant.create",
-            self._scope.conversations(conversation_sid).participants.create,
-            messaging_binding_address=address,
-            messaging_binding_proxy_address=proxy_address,
+            self._scope(service_sid).conversations(conversation_sid).participants.create,
+            **options,
         )
         return self._participant(conversation_sid, p)
 
-    def remove_participant(self, conversation_sid: str, participant_sid: str) -> None:
+    def remove_participant(
+        self, conversation_sid: str, participant_sid: str, service_sid: str = ""
+    ) -> None:
         self._call(
             "participant.delete",
-            self._scope.conversations(conversation_sid).participants(participant_sid).delete,
+            self._scope(service_sid)
+            .conversations(conversation_sid)
+            .participants(participant_sid)
+            .delete,
         )
 
-    def holdings(self, address: str, proxy_address: str = "") -> list[Holding]:
-        """Open conversations holding `address` (with `proxy_address`, when given)."""
-        items = self._call(
-            "participant_conversation.list",
-            self._scope.participant_conversations.list,
-            address=address,
-            page_size=50,
-        )
+    def holdings(self, address: str, proxy_address: str) -> list[Holding]:
+        """Open conversations holding the pair, in every Conversation Service of the account."""
         found = []
-        for item in items:
-            binding = item.participant_messaging_binding or {}
-            if proxy_address and binding.get("proxy_address") != proxy_address:
-                continue
-            if item.conversation_state == "closed":
-                continue
-            found.append(
-                Holding(
-                    conversation_sid=item.conversation_sid,
-                    state=item.conversation_state,
-                    participant_sid=item.participant_sid,
-                    address=binding.get("address", ""),
-                    proxy_address=binding.get("proxy_address", ""),
-                    date_updated=_epoch(item.conversation_date_updated),
-                )
+        for service in self.services():
+            items = self._call(
+                "participant_conversation.list",
+                self._v1.services(service).participant_conversations.list,
+                address=address,
+                page_size=50,
             )
+            for item in items:
+                binding = item.participant_messaging_binding or {}
+                if binding.get("proxy_address") != proxy_address:
+                    continue
+                if item.conversation_state == "closed":
+                    continue
+                found.append(
+                    Holding(
+                        conversation_sid=item.conversation_sid,
+                        state=item.conversation_state,
+                        participant_sid=item.participant_sid,
+                        address=binding.get("address", ""),
+                        proxy_address=binding.get("proxy_address", ""),
+                        date_updated=_epoch(item.conversation_date_updated),
+                        service_sid=item.chat_service_sid or service,
+                    )
+                )
         return found
 
     @staticmethod
@@ -212,4 +281,6 @@ class Gateway:
             identity=p.identity or "",
             address=binding.get("address", "") or "",
             proxy_address=binding.get("proxy_address", "") or "",
+            projected_address=binding.get("projected_address", "") or "",
+            date_created=_epoch(p.date_created),
         )

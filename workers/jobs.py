@@ -1,36 +1,63 @@
-"""The RQ jobs: importable functions that take SIDs and small values and return a JSON outcome.
+"""The RQ jobs: every function a queued job may name, bound to the module that owns its logic.
 
-Each one builds nothing itself: it takes this process's `Runtime` and calls the module that owns
-the logic. Failures raise. RQ retries them (with the jittered backoff `Dispatcher` set) unless they
-are permanent: a Twilio 4xx, or a request Twilio would refuse, fails at once with its code.
+Each entry is that module's function wrapped once (`_job`): it gets this process's runtime (the
+worker installs it at start), puts the job's id and conversation on every log record, counts the
+outcome, records a failed attempt for operators, and lets a permanent failure fail at once instead
+of being retried. The names, as stored in Redis, are in `workers/job_catalog.py`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rq import get_current_job
 
-from workers import failures, ledger_events, logs, metrics, runtime
-from workers.gateway import Permanent
-from workers.participants import AddRequest, add_participant
-from workers.states import change_state
+from workers import (
+    cleanup,
+    failures,
+    job_catalog,
+    logs,
+    metrics,
+    participants,
+    post_events,
+    reconcile,
+    states,
+    timers,
+)
+from workers.errors import Permanent
+from workers.runtime import Runtime
+
+_installed: Runtime | None = None
 
 
-def _no_retry_on_permanent(fn):
-    def job(**kwargs):
+def install(rt: Runtime | None) -> None:
+    """Give this process's jobs their runtime (the worker does, once, at start)."""
+    global _installed
+    _installed = rt
+
+
+def installed() -> Runtime:
+    if _installed is None:
+        raise RuntimeError("no runtime installed: jobs run in `bindery worker` processes")
+    return _installed
+
+
+def _job(kind: str, handler: Callable[..., dict]) -> Callable[..., dict]:
+    def run(**kwargs) -> dict:
         current = get_current_job()
+        label = current.meta.get("kind", kind) if current else kind
         context = logs.job_context.set(
             {
                 "job_id": current.id if current else "",
-                "kind": current.meta.get("kind", "") if current else "",
+                "kind": label,
                 "conversation_sid": kwargs.get("conversation_sid", ""),
             }
         )
-        rt = runtime.current()
-        kind = current.meta.get("kind", fn.__name__) if current else fn.__name__
+        rt = installed()
         try:
-            outcome = fn(rt, **kwargs)
+            outcome = handler(rt, **kwargs)
         except Exception as error:
-            metrics.JOBS.labels(kind, "error").inc()
+            metrics.JOBS.labels(label, "error").inc()
             if current is not None:
                 failures.record_attempt(current, error)
                 if isinstance(error, Permanent):
@@ -38,111 +65,47 @@ def _no_retry_on_permanent(fn):
             raise
         finally:
             logs.job_context.reset(context)
+            rt.clock.publish(rt.connection)
         result = outcome.get("outcome", "done") if isinstance(outcome, dict) else "done"
-        metrics.JOBS.labels(kind, result).inc()
+        metrics.JOBS.labels(label, result).inc()
         if current is not None and result == "conflict":
             failures.record_conflict(rt, current.id, outcome)
         return outcome
 
-    job.__name__ = fn.__name__
-    job.__doc__ = fn.__doc__
-    job.__wrapped__ = fn
-    return job
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    run.handler = handler  # type: ignore[attr-defined]
+    return run
 
 
-@_no_retry_on_permanent
-def participant_add(
-    rt,
-    conversation_sid: str,
-    address: str = "",
-    proxy_address: str = "",
-    identity: str = "",
-    policy: str = "",
-) -> dict:
-    """Add a chat participant (identity) or an SMS/WhatsApp pair, never a duplicate binding."""
-    request = AddRequest(conversation_sid, address, proxy_address, identity, policy)
-    return add_participant(rt, request)
+participant_add = _job("participant-add", participants.add_participant)
+state_change = _job("state-change", states.change_state)
+close_if_inactive = _job("close-inactive", timers.close_if_inactive)
+close_if_stale = _job("close-stale", cleanup.close_if_stale)
+cleanup_stale = _job("schedule:cleanup", cleanup.run_scheduled)
+reconcile_ledger = _job("schedule:reconcile", reconcile.run_scheduled)
+
+on_conversation_added = _job("event:onConversationAdded", post_events.on_conversation_added)
+on_participant_added = _job("event:onParticipantAdded", post_events.on_participant_added)
+on_participant_removed = _job("event:onParticipantRemoved", post_events.on_participant_removed)
+on_conversation_state_updated = _job(
+    "event:onConversationStateUpdated", post_events.on_conversation_state_updated
+)
+on_conversation_removed = _job("event:onConversationRemoved", post_events.on_conversation_removed)
+on_message_added = _job("event:onMessageAdded", post_events.on_message_added)
+
+# Names post-events were queued under before 0.2: the same work.
+record_conversation_added = on_conversation_added
+record_participant = _job("event:participant", post_events.record_participant)
+record_state = on_conversation_state_updated
+record_conversation_removed = on_conversation_removed
+record_message = on_message_added
 
 
-@_no_retry_on_permanent
-def state_change(rt, conversation_sid: str, state: str, at: float, reason: str = "api") -> dict:
-    """Set a conversation's state, ordered by `at` (epoch seconds)."""
-    return change_state(rt, conversation_sid, state, at, reason)
-
-
-@_no_retry_on_permanent
-def close_if_inactive(rt, conversation_sid: str, inactive_since: float) -> dict:
-    """Close a conversation still inactive since `inactive_since` (the inactive-close timer)."""
-    record = rt.ledger.conversation(conversation_sid)
-    if record.state != "inactive" or record.state_at != inactive_since:
-        return {
-            "outcome": "cancelled",
-            "conversation_sid": conversation_sid,
-            "current": record.state,
-        }
-    return change_state(rt, conversation_sid, "closed", rt.gateway.now(), reason="inactive-timer")
-
-
-@_no_retry_on_permanent
-def record_conversation_added(
-    rt, conversation_sid: str, state: str, at: float, address: str = "", proxy_address: str = ""
-) -> dict:
-    """onConversationAdded: the ledger records the conversation; auto-added identities follow."""
-    return ledger_events.conversation_added(rt, conversation_sid, state, at, address, proxy_address)
-
-
-@_no_retry_on_permanent
-def record_participant(
-    rt,
-    conversation_sid: str,
-    change: str,
-    at: float,
-    participant_sid: str = "",
-    identity: str = "",
-    address: str = "",
-    proxy_address: str = "",
-) -> dict:
-    """onParticipantAdded / onParticipantRemoved: the ledger binds or releases."""
-    return ledger_events.participant_changed(
-        rt, conversation_sid, change, at, participant_sid, identity, address, proxy_address
-    )
-
-
-@_no_retry_on_permanent
-def record_state(rt, conversation_sid: str, state: str, at: float) -> dict:
-    """onConversationStateUpdated: the ledger's state; closed releases; inactive starts a timer."""
-    return ledger_events.state_updated(rt, conversation_sid, state, at)
-
-
-@_no_retry_on_permanent
-def record_conversation_removed(rt, conversation_sid: str, at: float) -> dict:
-    """onConversationRemoved: the ledger releases everything the conversation held."""
-    return ledger_events.conversation_removed(rt, conversation_sid, at)
-
-
-@_no_retry_on_permanent
-def record_message(rt, conversation_sid: str, at: float) -> dict:
-    """onMessageAdded: the conversation's last activity."""
-    return ledger_events.message_added(rt, conversation_sid, at)
-
-
-@_no_retry_on_permanent
-def cleanup_stale(rt) -> dict:
-    """The scheduled cleanup: schedule a close for each stale conversation."""
-    from workers import cleanup
-
-    report = cleanup.run(rt)
-    return {
-        "outcome": "scheduled",
-        "closes": len(report),
-        "conversations": [s.conversation_sid for s in report],
-    }
-
-
-@_no_retry_on_permanent
-def reconcile_ledger(rt) -> dict:
-    """The scheduled reconciliation: repair the ledger from Twilio."""
-    from workers import reconcile
-
-    differences = reconcile.run(rt)
-    return {"outcome": "reconciled", "differences": len(differences)}
+def handler(name: str) -> Callable[..., dict]:
+    """The logic behind a queued job's function name (`workers.jobs.participant_add`), for running
+    a job in-process with a runtime of one's own."""
+    module, _, attribute = name.rpartition(".")
+    if module != job_catalog.PARTICIPANT_ADD.rpartition(".")[0]:
+        raise KeyError(name)
+    return globals()[attribute].handler

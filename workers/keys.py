@@ -1,7 +1,7 @@
 """Every Redis key Bindery owns, one builder per family, all under the `bindery:` prefix.
 
-RQ keeps its own keys under `rq:`; nothing of Bindery's lives there. `tests/test_keys.py` pins each
-literal key, so a builder cannot drift unnoticed.
+RQ keeps its own keys under `rq:`; nothing of Bindery's lives there. `tests/workers/test_keys.py`
+pins each literal key, so a builder cannot drift unnoticed.
 """
 
 from __future__ import annotations
@@ -9,13 +9,29 @@ from __future__ import annotations
 PREFIX = "bindery:"
 
 
+def _escape(address: str) -> str:
+    # `%` first, so an escaped `|` cannot be read back as a literal one.
+    return address.replace("%", "%25").replace("|", "%7C")
+
+
 def pair_id(address: str, proxy_address: str) -> str:
-    """The binding pair as one string; `|` cannot occur in an E.164 or `whatsapp:` address."""
-    return f"{address}|{proxy_address}"
+    """The binding pair as one string, exactly: `|` separates the two, and a `|` (or `%`) inside
+    an address is percent-escaped, so two different pairs never share an id. E.164 and
+    `whatsapp:` addresses contain neither, so their ids read as `+1555...|+1555...`."""
+    return f"{_escape(address)}|{_escape(proxy_address)}"
+
+
+def split_pair_id(pair: str) -> tuple[str, str]:
+    address, _, proxy = pair.partition("|")
+    return _unescape(address), _unescape(proxy)
+
+
+def _unescape(text: str) -> str:
+    return text.replace("%7C", "|").replace("%25", "%")
 
 
 def conversation(sid: str) -> str:
-    """Hash: state, state_at, last_activity, created_at of one conversation."""
+    """Hash: state, state_at, last_activity, created_at, service_sid of one conversation."""
     return f"{PREFIX}conv:{sid}"
 
 
@@ -24,18 +40,14 @@ def conversation_pairs(sid: str) -> str:
     return f"{PREFIX}conv:{sid}:pairs"
 
 
-def conversation_identities(sid: str) -> str:
-    """Set of chat identities present in the conversation."""
-    return f"{PREFIX}conv:{sid}:identities"
-
-
-def conversation_pending_identities(sid: str) -> str:
-    """Set of chat identities whose create was sent but whose answer is not recorded yet."""
-    return f"{PREFIX}conv:{sid}:pending-identities"
+def conversation_members(sid: str) -> str:
+    """Hash: chat identity -> `present|MB...|at`, `removed|MB...|at` or `pending||at`."""
+    return f"{PREFIX}conv:{sid}:members"
 
 
 def pair(pair_id_: str) -> str:
-    """Hash: holder, participant_sid, bound_at, released_by, released_at of one binding pair."""
+    """Hash: holder, participant_sid, bound_at, released_from, released_at, released_participant,
+    pending, pending_at, checked_at of one binding pair."""
     return f"{PREFIX}pair:{pair_id_}"
 
 
@@ -73,9 +85,19 @@ def clock_heartbeat() -> str:
     return f"{PREFIX}clock"
 
 
+def twilio_clock() -> str:
+    """String: seconds Twilio's clock is ahead of the workers' hosts (see `twilio_clock.py`)."""
+    return f"{PREFIX}twilio-clock"
+
+
 def conversation_pattern() -> str:
     """SCAN pattern matching every conversation hash (and, to be filtered out, its sets)."""
     return f"{PREFIX}conv:*"
+
+
+def pair_pattern() -> str:
+    """SCAN pattern matching every pair hash."""
+    return f"{PREFIX}pair:*"
 
 
 QUEUE_NAME = "bindery"

@@ -8,7 +8,8 @@ bounded wait.
 While a job holds its locks, a watchdog thread renews their leases every third of the TTL, so a slow
 Twilio call (slower than the TTL) does not let a second job in. A lease still expires when the
 process stalls or dies, which is what the TTL is for: `refresh()` before each Twilio write stops a
-job that lost a lease, and correctness never rests on the lock alone (see `workers/participants.py`).
+job that lost a lease, and `fence()` hands the ledger the tokens its writes check, so a job whose
+lease ran out cannot write its older view over a newer one (see `workers/ledger.py`).
 """
 
 from __future__ import annotations
@@ -22,23 +23,21 @@ import redis
 from redis.exceptions import LockError, RedisError
 
 from workers import metrics
+from workers.errors import LockBusy, LockLost
+from workers.ledger import Fence
 
-
-class LockBusy(Exception):
-    """Another job holds a lock this job needs; retry later."""
-
-
-class LockLost(Exception):
-    """A lock's lease expired before the job finished with it; retry from the start."""
+__all__ = ["LockBusy", "LockLost", "Locks"]
 
 
 class Locks:
-    """The locks one job holds; use as a context manager."""
+    """The locks one job holds; use as a context manager. `renew=False` turns the watchdog off
+    (the in-process tests expire leases themselves)."""
 
-    def __init__(self, connection: redis.Redis, ttl: float, wait: float):
+    def __init__(self, connection: redis.Redis, ttl: float, wait: float, renew: bool = True):
         self.redis = connection
         self.ttl = ttl
         self.wait = wait
+        self.renew = renew
         self._held: dict[str, redis.lock.Lock] = {}
         self._guard = threading.Lock()  # the job's thread and the watchdog share `_held`
         self._stop = threading.Event()
@@ -46,20 +45,34 @@ class Locks:
         self.lost: str = ""
 
     def acquire(self, names: Iterable[str]) -> None:
+        """Take every lock in `names` (in sorted order), or none: `LockBusy` gives back all."""
         for name in sorted(set(names) - set(self._held)):
-            # thread_local=False: the watchdog thread renews the lease with the same token.
-            lock = self.redis.lock(
-                name, timeout=self.ttl, blocking_timeout=self.wait, thread_local=False
-            )
-            started = time.monotonic()
-            acquired = lock.acquire()
-            metrics.LOCK_WAIT_SECONDS.observe(time.monotonic() - started)
-            if not acquired:
+            if not self._take(name):
                 self.release()
                 raise LockBusy(name)
+        self._watch()
+
+    def try_acquire(self, name: str) -> bool:
+        """One more lock, if it is free within the wait; the locks already held stay held."""
+        taken = name in self._held or self._take(name)
+        self._watch()
+        return taken
+
+    def _take(self, name: str) -> bool:
+        # thread_local=False: the watchdog thread renews the lease with the same token.
+        lock = self.redis.lock(
+            name, timeout=self.ttl, blocking_timeout=self.wait, thread_local=False
+        )
+        started = time.monotonic()
+        acquired = lock.acquire()
+        metrics.LOCK_WAIT_SECONDS.observe(time.monotonic() - started)
+        if acquired:
             with self._guard:
                 self._held[name] = lock
-        if self._watchdog is None and self._held:
+        return bool(acquired)
+
+    def _watch(self) -> None:
+        if self.renew and self._watchdog is None and self._held:
             self._watchdog = threading.Thread(target=self._renew, daemon=True, name="lock-watchdog")
             self._watchdog.start()
 
@@ -83,6 +96,16 @@ class Locks:
                 except LockError:
                     raise LockLost(name) from None
 
+    def fence(self) -> Fence:
+        """The held locks' keys and tokens, for the ledger's fenced writes."""
+        with self._guard:
+            names = sorted(self._held)
+            tokens = [_token(self._held[name]) for name in names]
+        return Fence(tuple(names), tuple(tokens))
+
+    def holds(self, name: str) -> bool:
+        return name in self._held
+
     def release(self) -> None:
         self._stop.set()
         if self._watchdog is not None:
@@ -98,3 +121,8 @@ class Locks:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _token(lock: redis.lock.Lock) -> str:
+    token = lock.local.token
+    return token.decode() if isinstance(token, bytes) else str(token)

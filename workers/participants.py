@@ -1,35 +1,54 @@
 """Adding a participant without ever attempting a duplicate binding.
 
-Under the conversation's lock and the pair's lock, the ledger decides; Twilio is asked only when the
-ledger cannot know (a pair it has never seen, or a holder a conflict policy is about to act on), and
-written to only for what is missing. Correctness does not rest on the locks alone: every write is
-preceded by `locks.refresh()` (so a lost lease stops the job before it writes), 50437 and 50433 are
-taken as `already_present`, and a 50416 that still happens is reconciled: its holder is recorded,
-counted, and the conflict policy applied.
+Under the conversation's lock (and the pair's, for an SMS or WhatsApp pair) the job decides on what
+the ledger knows and asks Twilio when the ledger cannot know or is about to be believed:
+
+- The ledger says the participant is already here: Twilio is asked whether it still is (one read),
+  so an add after a removal Bindery never heard of is made again; `already_present` otherwise.
+- The ledger has never seen the pair, or the pair is pending (a create whose answer was never
+  recorded, or a pre-event that let an add through), or another conversation holds it: Twilio's
+  ParticipantConversations are read, in every Conversation Service of the account, and remembered.
+- Another conversation holds it: the conflict policy decides. `reject` (outcome `conflict`),
+  `reuse` (the holder is the answer), `close-stale` (close the holder if Twilio's facts, re-read
+  under the holder's lock, say it is idle longer than `BINDERY_STALE_AFTER`; else `conflict`),
+  `move` (remove the participant from the holder, as Twilio lists it under the holder's lock).
+- Otherwise, the create: the pair is marked pending first (compare-and-set: if a pre-event marked
+  it meanwhile, Twilio is asked again). 50437 and 50433 mean `already_present`. A 50416 that still
+  happens is reconciled: its holder is recorded and counted; the policy is applied once if a lookup
+  can see that holder, and a holder no lookup can see is believed (`conflict`), never retried in the
+  same job.
+
+Every ledger write after a Twilio call is fenced by the job's locks (`workers/ledger.py`), and every
+Twilio write is preceded by `locks.refresh()`, so a job whose lease ran out stops instead of acting
+on an older view.
 
 Outcomes: `added`, `already_present`, `conflict_resolved` (with `resolution` and `holder`), and
-`conflict` (with `holder`): a business answer, not a failure.
+`conflict` (with `holder` and a `reason`): a business answer, not a failure.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from workers import keys
+from workers import errors, keys, staleness, states
 from workers.addresses import mask
-from workers.gateway import Holding, Permanent, holder_from_message
+from workers.gateway import Holding, Participant, holder_from_message
 from workers.ledger import PairRecord
-from workers.locks import Locks
-from workers.runtime import Runtime
+
+if TYPE_CHECKING:
+    from workers.locks import Locks
+    from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-CONVERSATION_CLOSED = 50377
-PAIR_HELD_ELSEWHERE = 50416
-PAIR_ALREADY_HERE = 50437
-IDENTITY_ALREADY_HERE = 50433
-NOT_FOUND = (20404, 50350)
+MAX_ROUNDS = 4
+"""Looks at the pair one job takes at most (a pre-event's mark or a 50416 sends it round again)."""
+MAX_CREATES = 2
+"""Creates one job sends at most: the first, and one after a holder it could see was dealt with."""
+AUTOCREATION = "autocreation"
+"""The pending mark of a pair an inbound message's pre-event is about to autocreate."""
 
 
 @dataclass(frozen=True)
@@ -39,200 +58,420 @@ class AddRequest:
     proxy_address: str = ""
     identity: str = ""
     policy: str = ""
+    projected_address: str = ""
 
     @property
     def pair_id(self) -> str:
         return keys.pair_id(self.address, self.proxy_address)
 
+    @property
+    def is_pair(self) -> bool:
+        return bool(self.address and self.proxy_address)
+
     def describe(self) -> str:
         if self.identity:
             return f"identity {self.identity}"
+        if not self.proxy_address:
+            return f"address {mask(self.address)}"
         return f"pair {mask(self.address)}|{mask(self.proxy_address)}"
 
 
-def add_participant(rt: Runtime, request: AddRequest) -> dict:
+def add_participant(
+    rt: Runtime,
+    conversation_sid: str,
+    address: str = "",
+    proxy_address: str = "",
+    identity: str = "",
+    policy: str = "",
+    projected_address: str = "",
+) -> dict:
+    """Add a chat participant (identity; with a projected address in a group MMS), an
+    SMS/WhatsApp/Messenger pair, or a group-MMS address, never attempting a duplicate binding."""
+    request = AddRequest(
+        conversation_sid, address, proxy_address, identity, policy, projected_address
+    )
     with rt.locks() as locks:
-        names = [keys.conversation_lock(request.conversation_sid)]
-        if not request.identity:
+        names = [keys.conversation_lock(conversation_sid)]
+        if request.is_pair:
             names.append(keys.pair_lock(request.pair_id))
         locks.acquire(names)
-        if rt.ledger.conversation(request.conversation_sid).final:
-            raise Permanent(
-                CONVERSATION_CLOSED, 400, f"conversation {request.conversation_sid} is closed"
-            )
+        if rt.ledger.conversation(conversation_sid).final:
+            raise errors.ConversationClosed(conversation_sid)
         if request.identity:
             return _add_identity(rt, locks, request)
-        return _add_pair(rt, locks, request)
+        if not request.is_pair:
+            return _add_address(rt, locks, request)
+        return _PairAdd(rt, locks, request).run()
 
 
 def _outcome(outcome: str, request: AddRequest, **extra) -> dict:
     return {"outcome": outcome, "conversation_sid": request.conversation_sid, **extra}
 
 
+def _service(rt: Runtime, conversation_sid: str) -> str:
+    return rt.ledger.conversation(conversation_sid).service_sid
+
+
+def _closed_at_twilio(rt: Runtime, conversation_sid: str) -> errors.ConversationClosed:
+    """Twilio said 50377: the ledger learns it, so no later job asks again."""
+    rt.ledger.set_state(conversation_sid, states.CLOSED, rt.clock.now(), authoritative=True)
+    return errors.ConversationClosed(conversation_sid)
+
+
+# -- chat participants ------------------------------------------------------------------------
+
+
 def _add_identity(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
     conversation, identity = request.conversation_sid, request.identity
-    if rt.ledger.has_identity(conversation, identity):
-        rt.ledger.count("duplicate_attempts_avoided")
-        return _outcome("already_present", request)
-    if rt.ledger.identity_pending(conversation, identity):
-        # An earlier create has no recorded answer (its worker died, or it timed out): ask.
-        present = [p for p in rt.gateway.participants(conversation) if p.identity == identity]
-        if present:
-            rt.ledger.add_identity(conversation, identity)
+    service = _service(rt, conversation)
+    member = rt.ledger.member(conversation, identity)
+    if member is not None and (member.present or member.pending):
+        # Believed present, or a create with no recorded answer: ask Twilio.
+        here = [p for p in rt.twilio.participants(conversation, service) if p.identity == identity]
+        if here:
+            rt.ledger.member_added(
+                conversation, identity, here[0].sid, rt.clock.now(), locks.fence()
+            )
             rt.ledger.count("duplicate_attempts_avoided")
-            return _outcome("already_present", request, participant_sid=present[0].sid)
+            return _outcome("already_present", request, participant_sid=here[0].sid)
+        if member.present:
+            rt.ledger.member_removed(
+                conversation, identity, member.participant_sid, rt.clock.now(), locks.fence()
+            )
+            rt.ledger.count("ledger_repaired")
     locks.refresh()
-    rt.ledger.mark_identity_pending(conversation, identity)
+    rt.ledger.member_pending(conversation, identity, rt.clock.now(), locks.fence())
     try:
-        participant = rt.gateway.add_chat_participant(conversation, identity)
-    except Permanent as error:
-        if error.code == IDENTITY_ALREADY_HERE:
-            rt.ledger.add_identity(conversation, identity)
+        participant = rt.twilio.add_chat_participant(
+            conversation, identity, service, request.projected_address
+        )
+    except errors.TwilioRefused as error:
+        if error.code == errors.IDENTITY_ALREADY_HERE:
+            rt.ledger.member_added(conversation, identity, "", rt.clock.now(), locks.fence())
             rt.ledger.count("already_present_at_twilio")
             return _outcome("already_present", request)
-        rt.ledger.clear_identity_pending(conversation, identity)
-        _note_closed(rt, conversation, error)
+        rt.ledger.clear_member_pending(conversation, identity)
+        if error.code == errors.CONVERSATION_CLOSED:
+            raise _closed_at_twilio(rt, conversation) from error
         raise
-    now = rt.gateway.now()
-    rt.ledger.record_conversation(conversation, "active", now)
-    rt.ledger.add_identity(conversation, identity)
-    rt.ledger.touch(conversation, now)
+    _record_added(rt, conversation, participant)
+    rt.ledger.member_added(
+        conversation, identity, participant.sid, _when(rt, participant), locks.fence()
+    )
     return _outcome("added", request, participant_sid=participant.sid)
 
 
-def _add_pair(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
-    conversation, pair_id = request.conversation_sid, request.pair_id
-    resolution: dict = {}
-    # A 50416 sends the loop round again: once to learn the holder, once to apply the policy.
-    for _ in range(3):
-        record = rt.ledger.pair(pair_id)
-        if record is None or record.pending:
-            record = _learn_pair(rt, request)
-        if record.holder == conversation:
-            rt.ledger.count("duplicate_attempts_avoided")
-            return _outcome("already_present", request, participant_sid=record.participant_sid)
-        if record.held:
-            answer, resolution = _resolve_conflict(rt, locks, request, record.holder)
-            if answer is not None:
-                return answer
-        locks.refresh()
-        rt.ledger.mark_pending(pair_id, conversation, rt.gateway.now())
-        try:
-            participant = rt.gateway.add_sms_participant(
-                conversation, request.address, request.proxy_address
-            )
-        except Permanent as error:
-            if error.code == PAIR_ALREADY_HERE:
-                rt.ledger.bind(pair_id, conversation, "", rt.gateway.now())
-                rt.ledger.count("already_present_at_twilio")
-                return _outcome("already_present", request)
-            holder = holder_from_message(error.message)
-            if error.code == PAIR_HELD_ELSEWHERE and holder:
-                rt.ledger.count("reconciled_50416")
-                log.warning("50416 reconciled: %s is held by %s", request.describe(), holder)
-                rt.ledger.bind(pair_id, holder, "", rt.gateway.now())
-                continue
-            rt.ledger.clear_pending(pair_id)
-            _note_closed(rt, conversation, error)
-            raise
-        now = rt.gateway.now()
-        rt.ledger.record_conversation(conversation, "active", now)
-        rt.ledger.bind(pair_id, conversation, participant.sid, now)
-        rt.ledger.touch(conversation, now)
-        if resolution:
-            rt.ledger.count("conflicts_resolved")
-            return _outcome(
-                "conflict_resolved", request, participant_sid=participant.sid, **resolution
-            )
-        return _outcome("added", request, participant_sid=participant.sid)
-    raise Permanent(PAIR_HELD_ELSEWHERE, 409, f"{request.describe()} kept moving between holders")
+def _when(rt: Runtime, participant: Participant) -> float:
+    return participant.date_created or rt.clock.now()
 
 
-def _learn_pair(rt: Runtime, request: AddRequest) -> PairRecord:
-    """A pair the ledger has never seen, or whose last create has no recorded answer: ask Twilio
-    once, and remember the answer."""
-    holdings = rt.gateway.holdings(request.address, request.proxy_address)
-    now = rt.gateway.now()
-    if not holdings:
-        rt.ledger.mark_free(request.pair_id, now)
-        return PairRecord(request.pair_id, "", "", 0.0, "", 0.0)
-    holding = holdings[0]
-    rt.ledger.bind(request.pair_id, holding.conversation_sid, holding.participant_sid, now)
-    return PairRecord(
-        request.pair_id, holding.conversation_sid, holding.participant_sid, now, "", 0.0
-    )
+def _record_added(rt: Runtime, conversation: str, participant: Participant) -> None:
+    at = _when(rt, participant)
+    rt.ledger.record_conversation(conversation, states.ACTIVE, at)
+    rt.ledger.touch(conversation, at)
 
 
-def _resolve_conflict(
-    rt: Runtime, locks: Locks, request: AddRequest, ledger_holder: str
-) -> tuple[dict | None, dict]:
-    """The ledger says another conversation holds the pair. Confirm it with Twilio, then apply the
-    policy. Returns (answer, resolution): an answer ends the job; otherwise the pair is now free
-    and `resolution` says how it was freed."""
-    pair_id, conversation = request.pair_id, request.conversation_sid
-    holdings = rt.gateway.holdings(request.address, request.proxy_address)
-    now = rt.gateway.now()
-    if not holdings:
-        # The ledger missed a close or a removal (a lost webhook): repair it and go on.
-        rt.ledger.release(pair_id, ledger_holder, now)
-        rt.ledger.count("ledger_repaired")
-        return None, {}
-    holding = holdings[0]
-    holder = holding.conversation_sid
-    if holder != ledger_holder:
-        rt.ledger.count("ledger_repaired")
-    rt.ledger.bind(pair_id, holder, holding.participant_sid, now)
-    if holder == conversation:
-        return _outcome("already_present", request, participant_sid=holding.participant_sid), {}
+# -- group-MMS participants (an address, no proxy) -----------------------------------------------
 
-    policy = request.policy or rt.settings.conflict_policy
-    if policy == "reject":
-        rt.ledger.count("conflicts")
-        return _outcome("conflict", request, holder=holder, policy=policy), {}
-    if policy == "reuse":
-        rt.ledger.count("conflicts_resolved")
-        return _outcome(
-            "conflict_resolved",
-            request,
-            resolution="reuse",
-            holder=holder,
-            participant_sid=holding.participant_sid,
-        ), {}
-    if policy == "close-stale" and not _is_stale(rt, holding, now):
-        rt.ledger.count("conflicts")
-        return _outcome(
-            "conflict", request, holder=holder, policy=policy, holder_state=holding.state
-        ), {}
 
-    # close-stale (the holder is stale) or move: act on the holder under its lock too.
-    locks.acquire([keys.conversation_lock(holder)])
+def _add_address(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
+    """No pair, so no binding rule across conversations: Twilio's own answer decides, and a
+    participant already there (50437) is `already_present`."""
+    conversation = request.conversation_sid
     locks.refresh()
-    if policy == "move":
+    try:
+        participant = rt.twilio.add_sms_participant(
+            conversation, request.address, "", _service(rt, conversation)
+        )
+    except errors.TwilioRefused as error:
+        if error.code == errors.PAIR_ALREADY_HERE:
+            return _outcome("already_present", request)
+        if error.code == errors.CONVERSATION_CLOSED:
+            raise _closed_at_twilio(rt, conversation) from error
+        raise
+    _record_added(rt, conversation, participant)
+    return _outcome("added", request, participant_sid=participant.sid)
+
+
+# -- pairs -----------------------------------------------------------------------------------
+
+
+class _Conflict(Exception):
+    """The add ends here with this answer (a business answer, not a failure)."""
+
+    def __init__(self, answer: dict):
+        super().__init__(answer.get("outcome"))
+        self.answer = answer
+
+
+class _PairAdd:
+    """One job's add of a pair: a few rounds of look, decide, create."""
+
+    def __init__(self, rt: Runtime, locks: Locks, request: AddRequest):
+        self.rt = rt
+        self.locks = locks
+        self.request = request
+        self.conversation = request.conversation_sid
+        self.pair = request.pair_id
+        self.service = _service(rt, self.conversation)
+        self.creates = 0
+        self.resolution: dict = {}
+        self.met_holder = ""  # the holder a 50416 named in this job
+
+    def run(self) -> dict:
         try:
-            rt.gateway.remove_participant(holder, holding.participant_sid)
-        except Permanent as error:
-            if error.code not in NOT_FOUND:
-                raise
-        rt.ledger.release(pair_id, holder, rt.gateway.now())
-    else:
+            for _ in range(MAX_ROUNDS):
+                answer = self._round()
+                if answer is not None:
+                    return answer
+        except _Conflict as conflict:
+            return conflict.answer
+        raise errors.Retryable(f"{self.request.describe()} kept changing while being added")
+
+    def _round(self) -> dict | None:
+        ledger = self.rt.ledger
+        record = ledger.pair(self.pair)
+        if record is not None and record.holder == self.conversation and not record.pending:
+            here = self._still_here(record)
+            if here is not None:
+                ledger.count("duplicate_attempts_avoided")
+                return _outcome("already_present", self.request, participant_sid=here.sid)
+            # Removed behind Bindery's back (no webhook): the ledger lets go, and the add goes on.
+            ledger.release(
+                self.pair,
+                self.conversation,
+                self.rt.clock.now(),
+                record.participant_sid,
+                self.locks.fence(),
+            )
+            ledger.count("ledger_repaired")
+            record = ledger.pair(self.pair)
+        expected = record.pending if record is not None else ""
+        must_ask = record is None or bool(record.pending) or record.held or bool(self.met_holder)
+        if must_ask:
+            holding, changed = self._ask_twilio(expected, record.holder if record else "")
+            if changed:
+                return None  # marked by a pre-event while Twilio was asked: look again
+            expected = ""
+            if holding is not None and holding.conversation_sid == self.conversation:
+                ledger.count("duplicate_attempts_avoided")
+                return _outcome(
+                    "already_present", self.request, participant_sid=holding.participant_sid
+                )
+            if holding is None and self.met_holder:
+                raise _Conflict(self._believed(self.met_holder))
+            if holding is not None:
+                self._resolve(holding)  # raises _Conflict, or frees the pair
+        return self._create(expected)
+
+    def _still_here(self, record: PairRecord) -> Participant | None:
+        """Twilio's word that the ledger's participant is still in this conversation."""
+        for participant in self.rt.twilio.participants(self.conversation, self.service):
+            if (participant.address, participant.proxy_address) == (
+                self.request.address,
+                self.request.proxy_address,
+            ):
+                return participant
+        return None
+
+    def _ask_twilio(self, expected_pending: str, ledger_holder: str) -> tuple[Holding | None, bool]:
+        """Who holds the pair, in every service; remembered in the ledger. (holding, changed):
+        `changed` when the pair was marked pending after it was read."""
+        holdings = self.rt.twilio.holdings(self.request.address, self.request.proxy_address)
+        now = self.rt.clock.now()
+        ledger, fence = self.rt.ledger, self.locks.fence()
+        if not holdings:
+            result = ledger.mark_free(self.pair, now, fence, expected_pending, self.conversation)
+            if ledger_holder and result == "ok":
+                ledger.count("ledger_repaired")  # the ledger missed a close or a removal
+            return None, result == "changed"
+        holding = holdings[0]  # the rule allows one open holder
+        ledger.record_conversation(
+            holding.conversation_sid, holding.state, now, holding.service_sid
+        )
+        result = ledger.bind(
+            self.pair,
+            holding.conversation_sid,
+            holding.participant_sid,
+            now,
+            fence,
+            expected_pending=expected_pending,
+        )
+        if result == "changed":
+            return None, True
+        if ledger_holder and holding.conversation_sid != ledger_holder:
+            ledger.count("ledger_repaired")
+        return holding, False
+
+    def _believed(self, holder: str) -> dict:
+        """A 50416 named a holder that no lookup can see (a service Bindery cannot read, or a
+        lookup that lags): Twilio's refusal is the truth."""
+        self.rt.ledger.count("conflicts")
+        return _outcome(
+            "conflict",
+            self.request,
+            holder=holder,
+            policy=self._policy,
+            reason="Twilio refused the pair (50416) for a holder no lookup can see",
+        )
+
+    @property
+    def _policy(self) -> str:
+        return self.request.policy or self.rt.settings.conflict_policy
+
+    def _resolve(self, holding: Holding) -> None:
+        """Apply the conflict policy to the holder; raises `_Conflict` with the answer, or
+        returns once the pair is free."""
+        policy, holder = self._policy, holding.conversation_sid
+        ledger = self.rt.ledger
+        if policy == "reject":
+            ledger.count("conflicts")
+            raise _Conflict(
+                _outcome(
+                    "conflict",
+                    self.request,
+                    holder=holder,
+                    policy=policy,
+                    reason="the pair is held by another open conversation",
+                )
+            )
+        if policy == "reuse":
+            ledger.count("conflicts_resolved")
+            raise _Conflict(
+                _outcome(
+                    "conflict_resolved",
+                    self.request,
+                    resolution="reuse",
+                    holder=holder,
+                    participant_sid=holding.participant_sid,
+                )
+            )
+        # close-stale or move: act on the holder under its lock, on what Twilio says now.
+        self.locks.acquire([keys.conversation_lock(holder)])
+        if policy == "move":
+            self._move_from(holding)
+        else:
+            self._close_if_stale(holding)
+        self.resolution = {"resolution": policy, "holder": holder}
+        log.info("conflict on %s resolved by %s of %s", self.request.describe(), policy, holder)
+
+    def _move_from(self, holding: Holding) -> None:
+        holder, service = holding.conversation_sid, holding.service_sid
+        participants = self.rt.twilio.participants(holder, service)
+        there = [
+            p
+            for p in participants
+            if (p.address, p.proxy_address) == (self.request.address, self.request.proxy_address)
+        ]
+        if there:
+            self.locks.refresh()
+            try:
+                self.rt.twilio.remove_participant(holder, there[0].sid, service)
+            except errors.TwilioRefused as error:
+                if error.code not in errors.GONE:
+                    raise
+        self.rt.ledger.release(
+            self.pair,
+            holder,
+            self.rt.clock.now(),
+            there[0].sid if there else holding.participant_sid,
+            self.locks.fence(),
+        )
+
+    def _close_if_stale(self, holding: Holding) -> None:
+        holder, service = holding.conversation_sid, holding.service_sid
+        ledger = self.rt.ledger
         try:
-            rt.gateway.set_state(holder, "closed")
-        except Permanent as error:
-            if error.code not in (CONVERSATION_CLOSED, *NOT_FOUND):
+            current = self.rt.twilio.fetch_conversation(holder, service)
+        except errors.TwilioRefused as error:
+            if error.code not in errors.GONE:
                 raise
-        rt.ledger.set_state(holder, "closed", rt.gateway.now())
-    log.info("conflict on %s resolved by %s of %s", request.describe(), policy, holder)
-    return None, {"resolution": policy, "holder": holder}
+            ledger.set_state(holder, states.REMOVED, self.rt.clock.now())
+            return
+        if current.state == states.CLOSED:
+            ledger.set_state(holder, states.CLOSED, current.date_updated, authoritative=True)
+            return
+        verdict = staleness.judge(
+            self.rt.clock.now(),
+            self.rt.settings.stale_after,
+            twilio=current,
+            last_message_at=self.rt.twilio.last_message_at(holder, service),
+            ledger=ledger.conversation(holder),
+        )
+        if not verdict.stale:
+            ledger.count("conflicts")
+            raise _Conflict(
+                _outcome(
+                    "conflict",
+                    self.request,
+                    holder=holder,
+                    policy="close-stale",
+                    holder_state=current.state,
+                    reason=f"the holder is {verdict.reason}",
+                )
+            )
+        self.locks.refresh()
+        states.close(self.rt, holder, service)
 
+    def _create(self, expected_pending: str) -> dict | None:
+        if self.creates >= MAX_CREATES:
+            raise errors.Retryable(f"{self.request.describe()}: {MAX_CREATES} creates refused")
+        ledger, rt = self.rt.ledger, self.rt
+        self.locks.refresh()
+        marked = ledger.mark_pending(
+            self.pair, self.conversation, rt.clock.now(), self.locks.fence(), expected_pending
+        )
+        if marked == "changed":
+            return None  # a pre-event let an add of the pair through meanwhile: look again
+        self.creates += 1
+        try:
+            participant = rt.twilio.add_sms_participant(
+                self.conversation, self.request.address, self.request.proxy_address, self.service
+            )
+        except errors.TwilioRefused as error:
+            return self._refused(error)
+        _record_added(rt, self.conversation, participant)
+        ledger.bind(
+            self.pair,
+            self.conversation,
+            participant.sid,
+            _when(rt, participant),
+            self.locks.fence(),
+        )
+        if self.resolution:
+            ledger.count("conflicts_resolved")
+            return _outcome(
+                "conflict_resolved",
+                self.request,
+                participant_sid=participant.sid,
+                **self.resolution,
+            )
+        return _outcome("added", self.request, participant_sid=participant.sid)
 
-def _is_stale(rt: Runtime, holding: Holding, now: float) -> bool:
-    if holding.state == "inactive":
-        return True
-    last = max(holding.date_updated, rt.ledger.conversation(holding.conversation_sid).last_activity)
-    return now - last > rt.settings.stale_after
-
-
-def _note_closed(rt: Runtime, conversation: str, error: Permanent) -> None:
-    """Twilio said the conversation is closed: the ledger learns it, so no later job asks again."""
-    if error.code == CONVERSATION_CLOSED:
-        rt.ledger.set_state(conversation, "closed", rt.gateway.now())
+    def _refused(self, error: errors.TwilioRefused) -> dict | None:
+        ledger, rt = self.rt.ledger, self.rt
+        if error.code == errors.PAIR_ALREADY_HERE:
+            ledger.bind(self.pair, self.conversation, "", rt.clock.now(), self.locks.fence())
+            ledger.count("already_present_at_twilio")
+            return _outcome("already_present", self.request)
+        holder = holder_from_message(error.message)
+        if error.code == errors.PAIR_HELD_ELSEWHERE and holder:
+            ledger.count("reconciled_50416")
+            log.warning("50416 reconciled: %s is held by %s", self.request.describe(), holder)
+            ledger.record_conversation(holder, states.ACTIVE, rt.clock.now())
+            ledger.bind(
+                self.pair,
+                holder,
+                "",
+                rt.clock.now(),
+                self.locks.fence(),
+                expected_pending=self.conversation,
+            )
+            if self.met_holder:
+                raise _Conflict(self._believed(holder))
+            self.met_holder = holder
+            return None  # look once more: a holder a lookup can see gets the policy
+        ledger.clear_pending(self.pair, self.conversation)
+        if error.code == errors.CONVERSATION_CLOSED:
+            raise _closed_at_twilio(rt, self.conversation) from error
+        raise error

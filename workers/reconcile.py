@@ -1,27 +1,36 @@
-"""Rebuilding the ledger from Twilio's own state, so lost webhooks cannot leave it wrong for long.
+"""Repairing the ledger from Twilio's own state, so lost webhooks cannot leave it wrong for long.
 
-For every open conversation in Twilio: its state, its SMS/WhatsApp pairs and its chat identities are
-compared with the ledger; for every conversation the ledger thinks open but Twilio does not list as
-open, the ledger learns it is closed (releasing its pairs). Each difference is reported and, unless
-`dry_run`, repaired under the conversation's lock (and the pair's), so repairs never interleave with
-a job's decision.
+Which conversations to look at: every open one Twilio lists, in every Conversation Service of the
+account, and every one the ledger has a record (or pairs) of. How: each is looked at on its own,
+under its lock, on what Twilio says at that moment (the conversation fetched again, its
+participants listed after the lock is taken): a list taken minutes earlier is never the reason for
+a repair, so a conversation created, reactivated or closed during the run is judged on its current
+state. Differences are reported and, unless `dry_run`, repaired; pairs are repaired under their own
+lock too. Closed is final here as everywhere: a conversation the ledger knows closed is never
+re-opened (if Twilio says otherwise, it is reported, not repaired).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from workers import keys
+from workers import errors, keys
 from workers.addresses import mask
-from workers.gateway import Conversation
-from workers.runtime import Runtime
+from workers.states import CLOSED, HOLDING_STATES, REMOVED
+
+if TYPE_CHECKING:
+    from workers.locks import Locks
+    from workers.runtime import Runtime
 
 
 @dataclass(frozen=True)
 class Difference:
     conversation_sid: str
-    kind: str  # state | pair_missing | pair_extra | identity_missing | identity_extra | closed
+    kind: str
+    """state | closed | removed | pair_missing | pair_extra | identity_missing | identity_extra |
+    closed_in_ledger (reported only) | busy (its lock was held: looked at next run)"""
     detail: str
 
     def to_dict(self) -> dict:
@@ -29,39 +38,30 @@ class Difference:
 
 
 def _masked_pair(pair_id: str) -> str:
-    address, _, proxy = pair_id.partition("|")
+    address, proxy = keys.split_pair_id(pair_id)
     return f"{mask(address)}|{mask(proxy)}"
 
 
 def run(
     rt: Runtime, dry_run: bool = False, seen: Callable[[], None] | None = None
 ) -> list[Difference]:
+    listed: dict[str, str] = {}  # conversation SID -> its service
+    for service in rt.twilio.services():
+        for state in HOLDING_STATES:
+            for conversation in rt.twilio.conversations(state, service):
+                listed[conversation.sid] = conversation.service_sid or service
     differences: list[Difference] = []
-    open_in_twilio: dict[str, Conversation] = {}
-    for state in ("active", "inactive"):
-        for conversation in rt.gateway.conversations(state):
-            open_in_twilio[conversation.sid] = conversation
-    for conversation in open_in_twilio.values():
-        differences += _reconcile_open(rt, conversation, dry_run)
+    for sid, service in listed.items():
+        differences += reconcile_conversation(rt, sid, service, dry_run)
         if seen:
             seen()
     for sid in rt.ledger.conversation_sids():
-        if sid in open_in_twilio:
+        if sid in listed:
             continue
         record = rt.ledger.conversation(sid)
-        if record.final:
+        if record.final and not rt.ledger.pairs_of(sid):
             continue
-        differences.append(
-            Difference(
-                sid,
-                "closed",
-                f"ledger says {record.state}; Twilio lists it as neither active nor inactive",
-            )
-        )
-        if not dry_run:
-            with rt.locks() as locks:
-                locks.acquire([keys.conversation_lock(sid)])
-                rt.ledger.overwrite_state(sid, "closed", rt.gateway.now())
+        differences += reconcile_conversation(rt, sid, record.service_sid, dry_run)
         if seen:
             seen()
     for difference in differences:
@@ -69,49 +69,110 @@ def run(
     return differences
 
 
-def _reconcile_open(rt: Runtime, conversation: Conversation, dry_run: bool) -> list[Difference]:
-    sid = conversation.sid
-    found: list[Difference] = []
-    participants = rt.gateway.participants(sid)
+def run_scheduled(rt: Runtime) -> dict:
+    """The clock's reconciliation."""
+    differences = run(rt)
+    return {"outcome": "reconciled", "differences": len(differences)}
+
+
+def reconcile_conversation(
+    rt: Runtime, sid: str, service_sid: str = "", dry_run: bool = False
+) -> list[Difference]:
+    """One conversation, under its lock, against what Twilio says now."""
     with rt.locks() as locks:
-        locks.acquire([keys.conversation_lock(sid)])
-        ledger = rt.ledger
-        now = rt.gateway.now()
-        record = ledger.conversation(sid)
-        if record.state != conversation.state:
+        try:
+            locks.acquire([keys.conversation_lock(sid)])
+        except errors.LockBusy:
+            return [Difference(sid, "busy", "a job holds it; looked at again next run")]
+        record = rt.ledger.conversation(sid)
+        service_sid = service_sid or record.service_sid
+        try:
+            current = rt.twilio.fetch_conversation(sid, service_sid)
+        except errors.TwilioRefused as error:
+            if error.code not in errors.GONE:
+                raise
+            current = None
+        if current is None or current.state == CLOSED:
+            return _gone(rt, record, current is None, dry_run)
+        if record.final:
+            return [
+                Difference(
+                    sid,
+                    "closed_in_ledger",
+                    f"ledger says {record.state}, Twilio {current.state}: left as it is",
+                )
+            ]
+        found: list[Difference] = []
+        if record.state != current.state:
             found.append(
                 Difference(
-                    sid, "state", f"ledger {record.state or 'unknown'}, Twilio {conversation.state}"
+                    sid, "state", f"ledger {record.state or 'unknown'}, Twilio {current.state}"
                 )
             )
             if not dry_run:
-                ledger.overwrite_state(sid, conversation.state, now)
+                rt.ledger.record_conversation(
+                    sid, current.state, current.date_created, current.service_sid
+                )
+                rt.ledger.set_state(sid, current.state, current.date_updated, authoritative=True)
+        participants = rt.twilio.participants(sid, service_sid)
+        found += _pairs(rt, locks, sid, participants, dry_run)
+        found += _members(rt, locks, sid, participants, dry_run)
+        return found
 
-        in_twilio = {keys.pair_id(p.address, p.proxy_address): p for p in participants if p.address}
-        in_ledger = ledger.pairs_of(sid)
-        for pair_id, participant in in_twilio.items():
-            holder = ledger.pair(pair_id)
-            if holder is None or holder.holder != sid:
-                found.append(Difference(sid, "pair_missing", _masked_pair(pair_id)))
-                if not dry_run:
-                    locks.acquire([keys.pair_lock(pair_id)])
-                    ledger.bind(
-                        pair_id, sid, participant.sid, max(now, holder.bound_at if holder else 0)
-                    )
-        for pair_id in in_ledger - set(in_twilio):
-            found.append(Difference(sid, "pair_extra", _masked_pair(pair_id)))
-            if not dry_run:
-                locks.acquire([keys.pair_lock(pair_id)])
-                ledger.release(pair_id, sid, now)
 
-        identities = {p.identity for p in participants if p.identity}
-        known = ledger.identities_of(sid)
-        for identity in identities - known:
-            found.append(Difference(sid, "identity_missing", identity))
-            if not dry_run:
-                ledger.add_identity(sid, identity)
-        for identity in known - identities:
-            found.append(Difference(sid, "identity_extra", identity))
-            if not dry_run:
-                ledger.remove_identity(sid, identity)
+def _gone(rt: Runtime, record, deleted: bool, dry_run: bool) -> list[Difference]:
+    if record.final and not rt.ledger.pairs_of(record.sid):
+        return []
+    kind, state = ("removed", REMOVED) if deleted else ("closed", CLOSED)
+    said = "does not exist" if deleted else "is closed"
+    difference = Difference(record.sid, kind, f"ledger says {record.state}; Twilio: {said}")
+    if not dry_run:
+        rt.ledger.set_state(record.sid, state, rt.clock.now(), authoritative=True)
+    return [difference]
+
+
+def _pairs(rt: Runtime, locks: Locks, sid: str, participants, dry_run: bool) -> list[Difference]:
+    in_twilio = {
+        keys.pair_id(p.address, p.proxy_address): p
+        for p in participants
+        if p.address and p.proxy_address
+    }
+    in_ledger = rt.ledger.pairs_of(sid)
+    found = []
+    for pair_id, participant in in_twilio.items():
+        record = rt.ledger.pair(pair_id)
+        if record is not None and record.holder == sid:
+            continue
+        found.append(Difference(sid, "pair_missing", _masked_pair(pair_id)))
+        if not dry_run and _lock_pair(locks, pair_id):
+            rt.ledger.bind(pair_id, sid, participant.sid, rt.clock.now(), locks.fence())
+    for pair_id in in_ledger - set(in_twilio):
+        found.append(Difference(sid, "pair_extra", _masked_pair(pair_id)))
+        if not dry_run and _lock_pair(locks, pair_id):
+            rt.ledger.release(pair_id, sid, rt.clock.now(), fence=locks.fence())
+    return found
+
+
+def _lock_pair(locks: Locks, pair_id: str) -> bool:
+    # A job working on the pair holds it: the next run looks again.
+    return locks.try_acquire(keys.pair_lock(pair_id))
+
+
+def _members(rt: Runtime, locks: Locks, sid: str, participants, dry_run: bool) -> list[Difference]:
+    in_twilio = {p.identity: p for p in participants if p.identity}
+    known = rt.ledger.members_of(sid)
+    believed = {identity for identity, member in known.items() if member.present}
+    found = []
+    for identity, participant in in_twilio.items():
+        if identity in believed:
+            continue
+        found.append(Difference(sid, "identity_missing", identity))
+        if not dry_run:
+            rt.ledger.member_added(sid, identity, participant.sid, rt.clock.now(), locks.fence())
+    for identity in believed - set(in_twilio):
+        found.append(Difference(sid, "identity_extra", identity))
+        if not dry_run:
+            rt.ledger.member_removed(
+                sid, identity, known[identity].participant_sid, rt.clock.now(), locks.fence()
+            )
     return found

@@ -2,7 +2,7 @@
 
 RQ 3's cron enqueues with the pickle serializer (its CronScheduler takes no serializer), which
 Bindery's JSON-only workers refuse, so the clock is a short loop of its own that enqueues through the
-same `Dispatcher`. Each run's job id is the job's name and the time window it belongs to
+same `JobQueue`. Each run's job id is the job's name and the time window it belongs to
 (`schedule-cleanup-<window>`), and RQ's unique enqueue keeps one job per id: two clocks started by
 mistake enqueue each window's run once between them, with no leader election.
 """
@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from workers import keys
+from workers import job_catalog, keys
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,13 @@ class Periodic:
         return int(now // self.interval)
 
     def job_id(self, now: float) -> str:
-        return f"schedule-{self.name}-{self.window(now)}"
+        return job_catalog.schedule_job_id(self.name, self.window(now))
 
 
 def periodic_jobs(rt: Runtime) -> list[Periodic]:
     jobs = [
-        Periodic("cleanup", "workers.jobs.cleanup_stale", rt.settings.cleanup_interval),
-        Periodic("reconcile", "workers.jobs.reconcile_ledger", rt.settings.reconcile_interval),
+        Periodic("cleanup", job_catalog.CLEANUP, rt.settings.cleanup_interval),
+        Periodic("reconcile", job_catalog.RECONCILE, rt.settings.reconcile_interval),
     ]
     return [job for job in jobs if job.interval > 0]
 
@@ -54,7 +54,7 @@ def tick(rt: Runtime, now: float | None = None, clock: str = "") -> list[str]:
     now = time.time() if now is None else now
     created = []
     for periodic in periodic_jobs(rt):
-        job, new = rt.dispatcher.enqueue(
+        job, new = rt.queue.enqueue(
             periodic.function,
             {},
             kind=f"schedule:{periodic.name}",

@@ -12,7 +12,7 @@ from workers.runtime import Runtime
 
 
 def snapshot(rt: Runtime) -> dict:
-    queue = rt.dispatcher.queue
+    queue = rt.queue.rq
     now = datetime.now(UTC)
     workers = []
     for worker in Worker.all(queue=queue):

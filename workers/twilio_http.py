@@ -5,14 +5,13 @@
 (`TWILIO_API_BASE_URL`), every request to a `*.twilio.com` host is rewritten to it (scheme, host and
 any path prefix) before it is sent. Unset, the client talks to Twilio.
 
-It also keeps Twilio's clock: the offset between the `Date` header of the last answer and the local
-clock, so that "idle for 6 hours" is measured on the clock that stamped the conversation.
+Each answer's `Date` header is handed to a `TwilioClock`, so that "idle for 6 hours" is measured on
+the clock that stamped the conversation.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,19 +19,28 @@ from requests.adapters import HTTPAdapter
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from workers.twilio_clock import TwilioClock
+
 
 class BinderyHttpClient(TwilioHttpClient):
     """A `TwilioHttpClient` that can send `*.twilio.com` requests to `base_url` instead."""
 
-    def __init__(self, base_url: str = "", *, timeout: float | None = None, pool_size: int = 32):
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        timeout: float | None = None,
+        pool_size: int = 32,
+        clock: TwilioClock | None = None,
+    ):
         super().__init__(timeout=timeout)
+        self.clock = clock or TwilioClock()
         parts = urlsplit(base_url)
         self._base = (parts.scheme, parts.netloc, parts.path.rstrip("/")) if base_url else None
         # The parent sizes only the https pool; a local emulator is usually plain http.
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.clock_offset = 0.0
 
     def rewrite(self, url: str) -> str:
         if self._base is None:
@@ -49,12 +57,8 @@ class BinderyHttpClient(TwilioHttpClient):
         date = response.headers.get("Date") if response.headers else None
         if date:
             with contextlib.suppress(TypeError, ValueError):
-                self.clock_offset = parsedate_to_datetime(date).timestamp() - time.time()
+                self.clock.observe(parsedate_to_datetime(date).timestamp())
         return response
-
-    def now(self) -> float:
-        """Twilio's time as last seen (the `Date` header has whole seconds)."""
-        return time.time() + self.clock_offset
 
 
 def make_client(
@@ -62,6 +66,9 @@ def make_client(
     auth_token: str,
     base_url: str = "",
     timeout: float | None = 10.0,
+    clock: TwilioClock | None = None,
 ) -> Client:
-    """An official `twilio.rest.Client`, redirected to `base_url` when one is given."""
-    return Client(account_sid, auth_token, http_client=BinderyHttpClient(base_url, timeout=timeout))
+    """An official `twilio.rest.Client`, redirected to `base_url` when one is given (the
+    emulator's URL, for instance); `clock` learns Twilio's time from each answer."""
+    http_client = BinderyHttpClient(base_url, timeout=timeout, clock=clock)
+    return Client(account_sid, auth_token, http_client=http_client)

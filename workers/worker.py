@@ -14,8 +14,8 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerPool
 
-from workers import keys, logs
-from workers.runtime import connect
+from workers import jobs, keys, logs
+from workers.runtime import Runtime, connect
 from workers.settings import Settings
 
 MAINTENANCE_INTERVAL = 15
@@ -23,14 +23,24 @@ MAINTENANCE_INTERVAL = 15
 
 
 class BinderyWorker(SimpleWorker):
+    """An RQ worker process that builds its runtime once, from the pool's settings, and installs
+    it for the jobs it runs."""
+
+    settings: Settings
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         # RQ blocks an idle worker in dequeue for worker_ttl - 15 s and runs maintenance only
         # between dequeues: this keeps the passes coming on a quiet queue too.
         kwargs.setdefault("worker_ttl", kwargs["maintenance_interval"] + 15)
         super().__init__(*args, **kwargs)
-        settings = Settings.from_env()
-        logs.configure(secrets=(settings.twilio_auth_token, settings.api_token))
+        logs.configure(secrets=(self.settings.twilio_auth_token, self.settings.api_token))
+        jobs.install(Runtime.build(self.settings))
+
+    @classmethod
+    def with_settings(cls, settings: Settings) -> type[BinderyWorker]:
+        """The class the pool forks its processes with, carrying the one settings object."""
+        return type(cls.__name__, (cls,), {"settings": settings})
 
 
 def run_pool(
@@ -41,7 +51,7 @@ def run_pool(
         [keys.QUEUE_NAME],
         connection=connect(settings.redis_url),
         num_workers=processes,
-        worker_class=BinderyWorker,
+        worker_class=BinderyWorker.with_settings(settings),
         serializer=JSONSerializer,
     )
     logs.configure(logging_level, secrets=(settings.twilio_auth_token, settings.api_token))

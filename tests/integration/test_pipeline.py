@@ -168,8 +168,10 @@ def test_close_stale_closes_an_idle_holder(stack, twilio):
 
 
 def test_close_stale_closes_an_inactive_holder(stack, twilio):
+    """Inactive and idle past BINDERY_STALE_AFTER (inactive alone is not stale: issue 10)."""
     holder, newer, customer, proxy = bound(stack, twilio)
     twilio.conversations.v1.conversations(holder).update(state="inactive")
+    stack.emulator_post("clock", {"advance_seconds": 7 * 3600})
     result = outcome(stack, newer, address=customer, proxy_address=proxy)  # the default policy
     assert result["outcome"] == "conflict_resolved" and result["holder"] == holder
     assert twilio.conversations.v1.conversations(holder).fetch().state == "closed"
@@ -193,6 +195,7 @@ def test_reject(stack, twilio):
         "conversation_sid": newer,
         "holder": holder,
         "policy": "reject",
+        "reason": "the pair is held by another open conversation",
     }
     assert twilio.conversations.v1.conversations(holder).fetch().state == "active"
 

@@ -37,15 +37,17 @@ SCHEDULER_SLACK = 3
 WORKER_FIGURES = """
 import json, fakeredis
 from rq.serializers import JSONSerializer
-from workers.dispatch import Dispatcher
+from workers.queue import JobQueue
 from workers.settings import Settings
 from workers.worker import BinderyWorker
 connection = fakeredis.FakeRedis()
-dispatcher = Dispatcher(connection, Settings.from_env())
-job, _ = dispatcher.enqueue(
-    "workers.jobs.record_message", {"conversation_sid": "CH" + "0" * 32, "at": 0.0}, kind="event"
+settings = Settings.from_env(twilio_account_sid="AC" + "0" * 32, twilio_auth_token="figures")
+queue = JobQueue(connection, settings)
+job, _ = queue.enqueue(
+    "workers.jobs.on_message_added", {"conversation_sid": "CH" + "0" * 32, "at": 0.0}, kind="event"
 )
-worker = BinderyWorker([dispatcher.queue], connection=connection, serializer=JSONSerializer)
+worker_class = BinderyWorker.with_settings(settings)
+worker = worker_class([queue.rq], connection=connection, serializer=JSONSerializer)
 print(json.dumps({
     "heartbeat_ttl": worker.get_heartbeat_ttl(job),
     "maintenance_interval": worker.maintenance_interval,
@@ -84,11 +86,14 @@ import os
 from rq import Queue
 from rq.serializers import JSONSerializer
 from workers.runtime import connect
+from workers.settings import Settings
 from workers.worker import BinderyWorker
 connection = connect(os.environ["REDIS_URL"])
 queue = Queue("bindery", connection=connection, serializer=JSONSerializer)
-worker = BinderyWorker([queue], connection=connection, serializer=JSONSerializer,
-                       maintenance_interval={MAINTENANCE})
+settings = Settings.from_env(twilio_account_sid="AC" + "0" * 32, twilio_auth_token="idle")
+worker = BinderyWorker.with_settings(settings)(
+    [queue], connection=connection, serializer=JSONSerializer, maintenance_interval={MAINTENANCE}
+)
 worker.work(with_scheduler=False)
 """
 

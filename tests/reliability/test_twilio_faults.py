@@ -13,7 +13,7 @@ from datetime import datetime
 import pytest
 
 from tests.reliability.storms import MAX_RETRIES
-from workers.dispatch import BACKOFF_BASE, BACKOFF_CAP
+from workers.queue import BACKOFF_BASE, BACKOFF_CAP
 
 pytestmark = pytest.mark.integration
 

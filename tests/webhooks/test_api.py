@@ -82,10 +82,12 @@ def test_add_pair_with_idempotency_key_is_enqueued_once(client, fake_redis):
     ("body", "field"),
     [
         ({}, "address"),
-        ({"address": "+15551230001"}, "proxy_address"),
+        ({"address": "+1 555 123 0001", "proxy_address": "+15550001111"}, "address"),
+        ({"address": "+15551230001", "proxy_address": "+1" + "5" * 300}, "proxy_address"),
+        ({"address": "+15551230001\n"}, "address"),
         ({"address": "5551230001", "proxy_address": "+15550001111"}, "address"),
-        ({"address": "+15551230001", "proxy_address": "+1"}, "proxy_address"),
         ({"address": "+15551230001", "proxy_address": "+15551230001"}, "proxy_address"),
+        ({"address": "+15551230001", "projected_address": "+15550001111"}, "projected_address"),
         ({"address": "whatsapp:+15551230001", "proxy_address": "+15550001111"}, "proxy_address"),
         ({"identity": "a", "address": "+15551230001"}, "identity"),
         ({"identity": 7}, "identity"),
@@ -101,6 +103,22 @@ def test_bad_input_is_refused_by_name(client, fake_redis, body, field):
     assert response.status_code == 400
     assert response.json["field"] == field
     assert len(jobs(fake_redis)) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"address": "messenger:4839203948202", "proxy_address": "messenger:108234920394"},
+        {"address": "+6834123", "proxy_address": "+15550001111"},  # Niue
+        {"address": "+15551230001"},  # group MMS: an SMS participant has no proxy address
+        {"identity": "agent-7", "projected_address": "+15550001111"},  # group MMS, chat side
+    ],
+)
+def test_every_address_form_twilio_takes_is_accepted(client, fake_redis, body):
+    response = add(client, body)
+    assert response.status_code == 202, response.json
+    [job] = jobs(fake_redis)
+    assert {k: v for k, v in job.kwargs.items() if v} == {"conversation_sid": CH, **body}
 
 
 def test_non_json_body_is_refused(client, fake_redis):

@@ -19,7 +19,6 @@ def world():
     world.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 def test_a_conversation_busy_again_before_its_close_runs_is_not_closed(world):
     """Issue 10, 3: the cleanup scheduled closes spread over minutes and never re-checked
     idleness when they ran."""

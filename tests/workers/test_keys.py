@@ -11,8 +11,7 @@ def test_every_key_is_pinned():
     sid = "CH" + "0" * 32
     assert keys.conversation(sid) == f"bindery:conv:{sid}"
     assert keys.conversation_pairs(sid) == f"bindery:conv:{sid}:pairs"
-    assert keys.conversation_identities(sid) == f"bindery:conv:{sid}:identities"
-    assert keys.conversation_pending_identities(sid) == f"bindery:conv:{sid}:pending-identities"
+    assert keys.conversation_members(sid) == f"bindery:conv:{sid}:members"
     assert keys.pair(pair) == "bindery:pair:+15551230001|+15550001111"
     assert keys.conversation_lock(sid) == f"bindery:lock:conv:{sid}"
     assert keys.pair_lock(pair) == "bindery:lock:pair:+15551230001|+15550001111"
@@ -22,6 +21,16 @@ def test_every_key_is_pinned():
     assert keys.schedule() == "bindery:schedule"
     assert keys.clock_heartbeat() == "bindery:clock"
     assert keys.conversation_pattern() == "bindery:conv:*"
+    assert keys.pair_pattern() == "bindery:pair:*"
+    assert keys.twilio_clock() == "bindery:twilio-clock"
+
+
+def test_pair_ids_are_exact():
+    """Two different pairs never share an id, whatever their addresses hold."""
+    assert keys.pair_id("a|b", "c") != keys.pair_id("a", "b|c")
+    assert keys.pair_id("a%7Cb", "c") != keys.pair_id("a|b", "c")
+    for address, proxy in [("a|b", "c"), ("a%7Cb", "c|%"), ("messenger:123", "messenger:9")]:
+        assert keys.split_pair_id(keys.pair_id(address, proxy)) == (address, proxy)
 
 
 def test_queue_name_is_bindery(fake_redis):

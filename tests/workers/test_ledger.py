@@ -1,9 +1,12 @@
-"""The ledger's ordering rules: late, repeated and out-of-order knowledge never undoes newer."""
+"""The ledger's rules: late, repeated and out-of-order knowledge never undoes newer; a release lets
+go only of what the conversation still holds; a write whose lease ran out is recorded as pending."""
 
 import pytest
 
+from workers.errors import LockLost
 from workers.keys import pair_id
 from workers.ledger import Ledger
+from workers.locks import Locks
 
 A = "CH" + "a" * 32
 B = "CH" + "b" * 32
@@ -21,26 +24,40 @@ def test_unknown_pair_and_conversation(ledger):
 
 
 def test_bind_then_release(ledger):
-    assert ledger.bind(PAIR, A, "MB1", at=10)
+    assert ledger.bind(PAIR, A, "MB1", at=10) == "ok"
     assert ledger.pair(PAIR).holder == A
     assert ledger.pairs_of(A) == {PAIR}
-    assert ledger.release(PAIR, A, at=20)
+    assert ledger.release(PAIR, A, at=20, participant_sid="MB1") == "ok"
     record = ledger.pair(PAIR)
-    assert not record.held and record.released_from == A
+    assert not record.held and record.released_from == A and record.released_participant == "MB1"
     assert ledger.pairs_of(A) == set()
 
 
 def test_late_added_after_removed_is_ignored(ledger):
     ledger.bind(PAIR, A, "MB1", at=10)
-    ledger.release(PAIR, A, at=20)
-    assert not ledger.bind(PAIR, A, "MB1", at=10)  # the "added" webhook redelivered late
+    ledger.release(PAIR, A, at=20, participant_sid="MB1")
+    assert ledger.bind(PAIR, A, "MB1", at=10) == "stale"  # the "added" webhook redelivered late
     assert not ledger.pair(PAIR).held
+
+
+def test_a_removal_known_first_still_wins_over_its_late_add(ledger):
+    assert ledger.release(PAIR, A, at=20, participant_sid="MB1") == "ok"
+    assert ledger.bind(PAIR, A, "MB1", at=10) == "stale"
+    assert not ledger.pair(PAIR).held
+
+
+def test_a_participant_added_again_is_not_undone_by_the_old_one_s_removal(ledger):
+    ledger.bind(PAIR, A, "MB1", at=10)
+    ledger.release(PAIR, A, at=20, participant_sid="MB1")
+    assert ledger.bind(PAIR, A, "MB2", at=20) == "ok"  # same second, another participant
+    assert ledger.release(PAIR, A, at=20, participant_sid="MB1") == "stale"
+    assert ledger.pair(PAIR).holder == A and ledger.pair(PAIR).participant_sid == "MB2"
 
 
 def test_release_from_a_conversation_that_no_longer_holds_is_ignored(ledger):
     ledger.bind(PAIR, A, "MB1", at=10)
     ledger.bind(PAIR, B, "MB2", at=30)
-    assert not ledger.release(PAIR, A, at=20)
+    assert ledger.release(PAIR, A, at=20) == "stale"
     assert ledger.pair(PAIR).holder == B
     assert ledger.pairs_of(A) == set() and ledger.pairs_of(B) == {PAIR}
 
@@ -50,23 +67,86 @@ def test_states_never_go_back_in_time(ledger):
     assert ledger.set_state(A, "inactive", at=30)
     assert not ledger.set_state(A, "active", at=20)
     assert ledger.conversation(A).state == "inactive"
+    assert ledger.set_state(A, "active", at=20, authoritative=True)  # Twilio, just asked
+    assert ledger.conversation(A).state == "active"
+
+
+def test_of_active_and_inactive_in_the_same_second_active_is_kept(ledger):
+    """Whole-second times cannot order them; in either order of delivery the ledger says active,
+    so no automatic close rests on the tie."""
+    ledger.set_state(A, "inactive", at=10)
+    ledger.set_state(A, "active", at=10)
+    ledger.set_state(B, "active", at=10)
+    ledger.set_state(B, "inactive", at=10)
+    assert ledger.conversation(A).state == ledger.conversation(B).state == "active"
 
 
 def test_closed_is_final_and_releases_pairs(ledger):
     ledger.bind(PAIR, A, "MB1", at=10)
-    ledger.add_identity(A, "agent-1")
+    ledger.member_added(A, "agent-1", "MB9", at=10)
     assert ledger.set_state(A, "closed", at=5)  # closing is never superseded, even when older
     assert ledger.conversation(A).state == "closed"
     assert not ledger.pair(PAIR).held
     assert not ledger.has_identity(A, "agent-1")
     assert not ledger.set_state(A, "active", at=100)
-    assert not ledger.bind(PAIR, A, "MB1", at=100)
+    assert not ledger.set_state(A, "active", at=100, authoritative=True)
+    assert ledger.bind(PAIR, A, "MB1", at=100) == "stale"
+
+
+def test_a_close_releases_only_the_pairs_the_conversation_still_holds(ledger):
+    ledger.bind(PAIR, A, "MB1", at=10)
+    ledger.bind(PAIR, B, "MB2", at=20)
+    ledger.redis.sadd(f"bindery:conv:{A}:pairs", PAIR)  # as if A's set still listed it
+    ledger.set_state(A, "closed", at=30)
+    assert ledger.pair(PAIR).holder == B
+
+
+def test_members_are_ordered_by_participant_and_time(ledger):
+    assert ledger.member_added(A, "agent-1", "MB1", at=10) == "ok"
+    assert ledger.member_removed(A, "agent-1", "MB1", at=20) == "ok"
+    assert ledger.member_added(A, "agent-1", "MB1", at=10) == "stale"  # late, and removed since
+    assert not ledger.has_identity(A, "agent-1")
+    assert ledger.member_added(A, "agent-1", "MB2", at=30) == "ok"
+    assert ledger.member_removed(A, "agent-1", "MB1", at=20) == "stale"  # the old one
+    assert ledger.identities_of(A) == {"agent-1"}
+
+
+def test_a_fenced_write_of_a_job_whose_lease_ran_out_becomes_pending(fake_redis, ledger):
+    with Locks(fake_redis, ttl=60, wait=0, renew=False) as locks:
+        locks.acquire([f"bindery:lock:pair:{PAIR}"])
+        fence = locks.fence()
+        fake_redis.delete(f"bindery:lock:pair:{PAIR}")  # the lease ran out
+        ledger.bind(PAIR, B, "MB2", at=20)  # what the next job learned
+        with pytest.raises(LockLost):
+            ledger.mark_free(PAIR, at=30, fence=fence, expected_pending="", marker=A)
+    record = ledger.pair(PAIR)
+    assert record.holder == B and record.pending == A  # kept, and the next job asks Twilio
+
+
+def test_marks_made_since_a_read_are_not_lost(fake_redis, ledger):
+    ledger.mark_free(PAIR, at=10, fence=_no_locks(fake_redis), expected_pending="", marker=A)
+    ledger.mark_pending_for_pre_event(PAIR, B, at=11)  # a pre-event let an SDK add through
+    # A job that read the pair before that mark must look again, not clear it.
+    assert ledger.mark_free(PAIR, 12, _no_locks(fake_redis), expected_pending="", marker=A) == (
+        "changed"
+    )
+    assert ledger.mark_pending(PAIR, A, 12, _no_locks(fake_redis), expected_pending="") == "changed"
+    assert ledger.pair(PAIR).pending == B
+
+
+def _no_locks(fake_redis):
+    return Locks(fake_redis, ttl=60, wait=0, renew=False).fence()
 
 
 def test_touch_keeps_the_latest_activity(ledger):
     ledger.touch(A, 50)
     ledger.touch(A, 40)
     assert ledger.conversation(A).last_activity == 50
+
+
+def test_conversations_known_only_by_their_pairs_are_listed(ledger):
+    ledger.bind(PAIR, A, "MB1", at=10)  # a holder learned from a lookup, no record of its own
+    assert ledger.conversation_sids() == [A]
 
 
 def test_counters(ledger):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.workers.world import World
 from workers import keys
-from workers.participants import AddRequest, add_participant
+from workers.participants import add_participant
 
 CUSTOMER, PROXY = "+15551230001", "+15550001111"
 PAIR = keys.pair_id(CUSTOMER, PROXY)
@@ -29,10 +29,9 @@ def known_conversation(world: World, **options) -> str:
 
 
 def add(world, conversation, **request):
-    return add_participant(world.rt, AddRequest(conversation, **request))
+    return add_participant(world.rt, conversation, **request)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 def test_a_pair_held_in_another_service_is_a_conflict_without_a_50416(world):
     """Issue 10, 2: the binding rule is account-wide, but holders were looked up in the
     configured service only: three 50416s per job, every job."""
@@ -49,7 +48,6 @@ def test_a_pair_held_in_another_service_is_a_conflict_without_a_50416(world):
     assert again["outcome"] == "conflict" and world.twilio.errors[50416] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 def test_close_stale_rechecks_the_holder_under_its_lock(world):
     """Issue 10, 3: close-stale judged the holder idle before taking its lock, and never looked
     again: a customer who wrote meanwhile had their conversation closed."""
@@ -67,7 +65,6 @@ def test_close_stale_rechecks_the_holder_under_its_lock(world):
     assert answer["outcome"] == "conflict"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 def test_an_inactive_holder_that_was_busy_minutes_ago_is_not_stale(world):
     """Issue 10, 3: every inactive holder counted as stale, whatever its idle time."""
     holder = world.inbound(CUSTOMER, PROXY)
@@ -82,7 +79,6 @@ def test_an_inactive_holder_that_was_busy_minutes_ago_is_not_stale(world):
     assert answer["outcome"] == "conflict"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 def test_an_allowed_pre_event_makes_a_racing_add_ask_twilio(world):
     """Issue 10, 5: a 200 to the pre-event reserved nothing, so an API add of the same pair to
     another conversation, racing the SDK add's post-event, met a 50416."""
@@ -102,7 +98,6 @@ def test_an_allowed_pre_event_makes_a_racing_add_ask_twilio(world):
     assert world.twilio.errors[50416] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 def test_a_participant_removed_behind_bindery_s_back_is_added_again(world):
     """Issue 10, 6: `already_present` came from the ledger alone, so an add after a removal
     Bindery never heard of did nothing."""
@@ -116,7 +111,6 @@ def test_a_participant_removed_behind_bindery_s_back_is_added_again(world):
     assert [p.binding.address for p in world.participants(sid)] == [CUSTOMER]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 def test_an_identity_removed_behind_bindery_s_back_is_added_again(world):
     sid = known_conversation(world)
     added = add(world, sid, identity="agent-1")
@@ -126,7 +120,6 @@ def test_an_identity_removed_behind_bindery_s_back_is_added_again(world):
     assert [p.identity for p in world.participants(sid)] == ["agent-1"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 def test_a_job_whose_lease_ran_out_does_not_overwrite_newer_knowledge(world):
     """Issue 10, 7: ledger writes after a Twilio call were not fenced: a job that stalled past
     its lease wrote its older view over what the next job had learned."""

@@ -16,7 +16,6 @@ def world():
     world.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 def test_an_old_request_does_not_undo_a_newer_state_at_twilio(world):
     """Issue 10, 4: `at` was compared with the ledger only: an app's `active` made at T-120 s was
     applied after Twilio itself turned the conversation inactive at T (no webhook yet)."""

@@ -16,11 +16,11 @@ def world():
     world.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: fails before the rework")
 def test_a_conversation_active_again_at_twilio_is_not_closed(world):
     """Issue 10, 3: the timer checked the ledger only, so a conversation that turned active again
     (its webhook still queued, or lost) was closed."""
     sid = world.inbound(CUSTOMER, PROXY)
+    world.advance(60)
     world.rest_set_state(sid, "inactive", webhooks=True)
     world.deliver_all()
     assert world.queue.jobs and world.queue.jobs[0].delay == 600.0
@@ -35,6 +35,7 @@ def test_a_conversation_active_again_at_twilio_is_not_closed(world):
 
 def test_a_conversation_still_inactive_and_idle_is_closed(world):
     sid = world.inbound(CUSTOMER, PROXY)
+    world.advance(60)
     world.rest_set_state(sid, "inactive", webhooks=True)
     world.deliver_all()
     world.advance(600)

@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 import fakeredis
 from redis.client import Pipeline
-from twilio.base.exceptions import TwilioRestException
 
 from emulator.errors import TwilioError as EmulatorError
 from emulator.events import Origin
 from emulator.store import ParticipantSpec, Store
-from webhooks import events
-from workers import gateway, ledger_events, states
+from webhooks import payloads
+from workers import gateway, jobs
+from workers.errors import classify
 from workers.runtime import Runtime
 from workers.settings import Settings
 
@@ -40,6 +40,11 @@ _current = threading.local()
 
 class Aborted(BaseException):
     """Raised inside a job the test abandons (a BaseException, so the job's handlers let it by)."""
+
+
+def current_task() -> Task | None:
+    """The job whose thread this is (None for the test itself)."""
+    return getattr(_current, "task", None)
 
 
 def step(label: str) -> None:
@@ -185,124 +190,169 @@ def _epoch(moment: datetime | None) -> float:
     return moment.timestamp() if moment else 0.0
 
 
-class TwilioStandIn:
-    """The emulator's Store behind the gateway's interface, for the jobs of one service. Every
-    call is a step, is counted by operation and by error code, and fails as the real gateway
-    fails (the same translation of Twilio's codes)."""
+class RuntimeClock:
+    """The world's clock as the runtime reads it: epoch seconds on Twilio's clock."""
 
-    def __init__(self, store: Store, clock: ManualClock, service_sid: str):
-        self.store = store
+    def __init__(self, clock: ManualClock):
         self.clock = clock
-        self.service_sid = service_sid
-        self.calls: Counter[str] = Counter()
-        self.errors: Counter[int] = Counter()
-        self.origin = Origin.api(webhook_enabled=False)
-
-    def _call(self, operation: str, fn, *args, **kwargs):
-        step(f"twilio:{operation}")
-        self.calls[operation] += 1
-        try:
-            return fn(*args, **kwargs)
-        except EmulatorError as error:
-            self.errors[error.code] += 1
-            raise gateway._translate(
-                TwilioRestException(error.status, "", error.message, error.code)
-            ) from None
 
     def now(self) -> float:
         return self.clock.epoch()
 
-    def fetch_conversation(self, sid: str) -> gateway.Conversation:
-        c = self._call("conversation.fetch", self.store.get_conversation, self.service_sid, sid)
-        return gateway.Conversation(c.sid, c.state, _epoch(c.date_created), _epoch(c.date_updated))
+    def publish(self, connection, force: bool = False) -> None:
+        pass  # one process: nothing to share
 
-    def set_state(self, sid: str, state: str) -> gateway.Conversation:
+
+def _conversation(c) -> gateway.Conversation:
+    return gateway.Conversation(
+        c.sid, c.state, _epoch(c.date_created), _epoch(c.date_updated), c.service_sid
+    )
+
+
+class TwilioStandIn:
+    """The emulator's Store behind the gateway's interface, working in one service. Every call is
+    a step, is counted by operation and by error code, and fails as the real gateway fails (the
+    same `workers.errors.classify` of Twilio's codes)."""
+
+    def __init__(self, store: Store, service_sid: str):
+        self.store = store
+        self.service_sid = service_sid
+        self.calls: Counter[str] = Counter()
+        self.errors: Counter[int] = Counter()
+        self.origin = Origin.api(webhook_enabled=False)
+        self.before_call: Callable[[str, tuple, dict], None] | None = None
+        """Called (by the test) before each call reaches the Store: (operation, args, kwargs)."""
+
+    def _call(self, operation: str, fn, *args, **kwargs):
+        step(f"twilio:{operation}")
+        self.calls[operation] += 1
+        if self.before_call is not None:
+            self.before_call(operation, args, kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except EmulatorError as error:
+            self.errors[error.code] += 1
+            raise classify(error.code, error.status, error.message, operation) from None
+
+    def _scope(self, service_sid: str) -> str:
+        return service_sid or self.service_sid
+
+    def services(self) -> list[str]:
+        return [s.sid for s in self._call("service.list", self.store.list_services)]
+
+    def fetch_conversation(self, sid: str, service_sid: str = "") -> gateway.Conversation:
+        return _conversation(
+            self._call(
+                "conversation.fetch", self.store.get_conversation, self._scope(service_sid), sid
+            )
+        )
+
+    def set_state(self, sid: str, state: str, service_sid: str = "") -> gateway.Conversation:
         c = self._call(
             "conversation.update",
             self.store.update_conversation,
-            self.service_sid,
+            self._scope(service_sid),
             sid,
             state=state,
             origin=self.origin,
         )
-        return gateway.Conversation(c.sid, c.state, _epoch(c.date_created), _epoch(c.date_updated))
+        return _conversation(c)
 
-    def conversations(self, state: str, page_size: int = 100):
+    def conversations(self, state: str, service_sid: str = "", page_size: int = 100):
         found = self._call(
-            "conversation.list", self.store.list_conversations, self.service_sid, state=state
+            "conversation.list",
+            self.store.list_conversations,
+            self._scope(service_sid),
+            state=state,
         )
         for start in range(0, len(found), page_size):
             if start:
                 step("twilio:conversation.list")  # the next page is another call
             for c in found[start : start + page_size]:
-                yield gateway.Conversation(
-                    c.sid, c.state, _epoch(c.date_created), _epoch(c.date_updated)
-                )
+                yield _conversation(c)
 
-    def participants(self, conversation_sid: str) -> list[gateway.Participant]:
+    def last_message_at(self, sid: str, service_sid: str = "") -> float:
+        messages = self._call(
+            "message.list", self.store.list_messages, self._scope(service_sid), sid
+        )
+        return _epoch(messages[-1].date_created) if messages else 0.0
+
+    def participants(
+        self, conversation_sid: str, service_sid: str = ""
+    ) -> list[gateway.Participant]:
         items = self._call(
-            "participant.list", self.store.list_participants, self.service_sid, conversation_sid
+            "participant.list",
+            self.store.list_participants,
+            self._scope(service_sid),
+            conversation_sid,
         )
         return [self._participant(p) for p in items]
 
-    def add_chat_participant(self, conversation_sid: str, identity: str) -> gateway.Participant:
-        p = self._call(
-            "participant.create",
-            self.store.add_participant,
-            self.service_sid,
-            conversation_sid,
-            ParticipantSpec(identity=identity),
-            origin=self.origin,
-        )
-        return self._participant(p)
+    def add_chat_participant(
+        self,
+        conversation_sid: str,
+        identity: str,
+        service_sid: str = "",
+        projected_address: str = "",
+    ) -> gateway.Participant:
+        spec = ParticipantSpec(identity=identity, projected_address=projected_address or None)
+        return self._add(conversation_sid, spec, service_sid)
 
     def add_sms_participant(
-        self, conversation_sid: str, address: str, proxy_address: str
+        self, conversation_sid: str, address: str, proxy_address: str, service_sid: str = ""
     ) -> gateway.Participant:
+        spec = ParticipantSpec(address=address, proxy_address=proxy_address or None)
+        return self._add(conversation_sid, spec, service_sid)
+
+    def _add(self, conversation_sid: str, spec: ParticipantSpec, service_sid: str):
         p = self._call(
             "participant.create",
             self.store.add_participant,
-            self.service_sid,
+            self._scope(service_sid),
             conversation_sid,
-            ParticipantSpec(address=address, proxy_address=proxy_address),
+            spec,
             origin=self.origin,
         )
         return self._participant(p)
 
-    def remove_participant(self, conversation_sid: str, participant_sid: str) -> None:
+    def remove_participant(
+        self, conversation_sid: str, participant_sid: str, service_sid: str = ""
+    ) -> None:
         self._call(
             "participant.delete",
             self.store.remove_participant,
-            self.service_sid,
+            self._scope(service_sid),
             conversation_sid,
             participant_sid,
             origin=self.origin,
         )
 
-    def holdings(self, address: str, proxy_address: str = "") -> list[gateway.Holding]:
-        items = self._call(
-            "participant_conversation.list",
-            self.store.participant_conversations,
-            self.service_sid,
-            address=address,
-        )
+    def holdings(self, address: str, proxy_address: str) -> list[gateway.Holding]:
         found = []
-        for participant, conversation in items:
-            binding = participant.binding
-            if proxy_address and (binding is None or binding.proxy_address != proxy_address):
-                continue
-            if conversation.state == "closed":
-                continue
-            found.append(
-                gateway.Holding(
-                    conversation_sid=conversation.sid,
-                    state=conversation.state,
-                    participant_sid=participant.sid,
-                    address=binding.address if binding else "",
-                    proxy_address=binding.proxy_address if binding else "",
-                    date_updated=_epoch(conversation.date_updated),
-                )
+        for service in self.services():
+            items = self._call(
+                "participant_conversation.list",
+                self.store.participant_conversations,
+                service,
+                address=address,
             )
+            for participant, conversation in items:
+                binding = participant.binding
+                if binding is None or binding.proxy_address != proxy_address:
+                    continue
+                if conversation.state == "closed":
+                    continue
+                found.append(
+                    gateway.Holding(
+                        conversation_sid=conversation.sid,
+                        state=conversation.state,
+                        participant_sid=participant.sid,
+                        address=binding.address,
+                        proxy_address=binding.proxy_address,
+                        date_updated=_epoch(conversation.date_updated),
+                        service_sid=conversation.service_sid,
+                    )
+                )
         return found
 
     @staticmethod
@@ -314,6 +364,8 @@ class TwilioStandIn:
             identity=p.identity or "",
             address=binding.address if binding else "",
             proxy_address=binding.proxy_address if binding else "",
+            projected_address=(binding.projected_address if binding else p.projected_address) or "",
+            date_created=_epoch(p.date_created),
         )
 
 
@@ -356,14 +408,6 @@ class RecordingQueue:
 
 # -- the world -----------------------------------------------------------------------------------
 
-POST_EVENT_JOBS: dict[str, Callable] = {
-    "workers.jobs.record_conversation_added": ledger_events.conversation_added,
-    "workers.jobs.record_participant": ledger_events.participant_changed,
-    "workers.jobs.record_state": ledger_events.state_updated,
-    "workers.jobs.record_conversation_removed": ledger_events.conversation_removed,
-    "workers.jobs.record_message": ledger_events.message_added,
-}
-
 
 @dataclass
 class World:
@@ -373,7 +417,6 @@ class World:
 
     def __post_init__(self) -> None:
         self.clock = ManualClock()
-        self.webhooks: list[events.Event | None] = []
         self.raw_webhooks: list[dict] = []
         self.store = Store(
             self.clock, ACCOUNT_SID, SERVICE_SID, MESSAGING_SERVICE_SID, publish=self._capture
@@ -388,9 +431,16 @@ class World:
         )
         values.update(self.settings_overrides)
         self.settings = Settings(**values)
-        self.twilio = TwilioStandIn(self.store, self.clock, SERVICE_SID)
+        self.twilio = TwilioStandIn(self.store, SERVICE_SID)
         self.queue = RecordingQueue()
-        self.rt = Runtime(self.settings, self.redis, twilio=self.twilio, queue=self.queue)
+        self.rt = Runtime.build(
+            self.settings,
+            self.redis,
+            twilio=self.twilio,
+            queue=self.queue,
+            clock=RuntimeClock(self.clock),
+            renew_locks=False,
+        )
         self.tasks: list[Task] = []
 
     # -- what Twilio does on its own, and what people do behind Bindery's back --------------
@@ -526,8 +576,8 @@ class World:
 
     def post_event_job(self, params: dict) -> tuple[str, dict] | None:
         try:
-            event = events.parse_post(params, received_at=time.time())
-        except events.UnhandledEvent:
+            event = payloads.parse_post(params, received_at=time.time())
+        except payloads.UnhandledEvent:
             return None
         return event.job()
 
@@ -536,7 +586,7 @@ class World:
         if job is None:
             return {"outcome": "ignored"}
         function, kwargs = job
-        return POST_EVENT_JOBS[function](self.rt, **kwargs)
+        return jobs.handler(function)(self.rt, **kwargs)
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -548,20 +598,8 @@ class World:
 
     def run_enqueued(self, kind: str = "") -> list[object]:
         """Run (to the end, one after another) the jobs that jobs enqueued."""
-        from workers import jobs
-
-        results = []
-        for job in self.queue.take(kind):
-            function = POST_EVENT_JOBS.get(job.function)
-            if function is None:
-                function = getattr(jobs, job.function.rsplit(".", 1)[1]).__wrapped__
-            results.append(function(self.rt, **job.kwargs))
-        return results
+        return [jobs.handler(job.function)(self.rt, **job.kwargs) for job in self.queue.take(kind)]
 
     def close(self) -> None:
         for task in self.tasks:
             task.abort()
-
-
-def change_state(world: World, sid: str, state: str, at: float, reason: str = "api"):
-    return states.change_state(world.rt, sid, state, at, reason)

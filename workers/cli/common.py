@@ -24,7 +24,7 @@ def runtime(*required: str) -> Runtime:
         current.require(*required)
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
-    return Runtime(current)
+    return Runtime.build(current, calls_twilio="TWILIO_AUTH_TOKEN" in required)
 
 
 def since(text: str | None) -> float:

@@ -1,19 +1,19 @@
-"""Putting jobs on the queue: ids, retries with jittered backoff, timeouts, de-duplication.
+"""Putting jobs on the queue: retries with jittered backoff, timeouts, de-duplication by job id.
 
-One `Dispatcher` is used by the web app (webhooks and API requests) and by jobs that schedule other
-jobs. Payloads are JSON (RQ's JSONSerializer): nothing is ever unpickled from Redis.
+One `JobQueue` is used by the web app (webhooks and API requests) and by jobs that enqueue other
+jobs. Payloads are JSON (RQ's JSONSerializer): nothing is ever unpickled from Redis. Job names and
+ids come from `workers/job_catalog.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from datetime import timedelta
 
 import redis
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -38,17 +38,11 @@ def backoff_intervals(retries: int, rng: random.Random | None = None) -> list[in
     ]
 
 
-def stable_id(kind: str, *parts: str) -> str:
-    """A job id derived from what identifies an operation, for at-most-once enqueueing."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-    return f"{kind}-{digest}"
-
-
-class Dispatcher:
+class JobQueue:
     def __init__(self, connection: redis.Redis, settings: Settings):
         self.connection = connection
         self.settings = settings
-        self.queue = Queue(keys.QUEUE_NAME, connection=connection, serializer=JSONSerializer)
+        self.rq = Queue(keys.QUEUE_NAME, connection=connection, serializer=JSONSerializer)
 
     def enqueue(
         self,
@@ -78,11 +72,11 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             if delay > 0:
-                job = self.queue.enqueue_in(
+                job = self.rq.enqueue_in(
                     timedelta(seconds=delay), func, unique=bool(job_id), **options
                 )
             else:
-                job = self.queue.enqueue(func, unique=bool(job_id), **options)
+                job = self.rq.enqueue(func, unique=bool(job_id), **options)
         except DuplicateJobError:
             return Job.fetch(job_id, connection=self.connection, serializer=JSONSerializer), False
         finally:
@@ -92,5 +86,5 @@ class Dispatcher:
     def fetch(self, job_id: str) -> Job | None:
         try:
             return Job.fetch(job_id, connection=self.connection, serializer=JSONSerializer)
-        except Exception:  # noqa: BLE001 - NoSuchJobError, or a malformed id
+        except NoSuchJobError:
             return None

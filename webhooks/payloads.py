@@ -1,8 +1,12 @@
-"""Twilio's Conversations webhooks as typed events.
+"""Twilio's Conversations webhooks as typed events, named after Twilio's own.
 
-`parse(form)` turns a webhook's parameters into one of the event classes below, or raises
-`BadEvent` naming the field at fault. Each post-event knows the job that applies it (`job()`) and the
-identity Twilio gives it (`delivery_key()`), from which a redelivery is recognised.
+`parse_post(form)` turns a post-event's parameters into one of the event classes below, or raises
+`BadEvent` naming the field at fault. Each post-event knows its job (`job()`: the name in
+`workers/job_catalog.py` and the arguments) and its own identity (`delivery_key()`), from which a
+redelivery is recognised. `parse_pre(form)` does the same for the pre-events Bindery answers.
+
+What is checked is structure (SIDs, dates, lengths), not the shape of an address: Twilio has
+validated what it sends, for channels Bindery need not know.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from workers.addresses import channel, is_sid, is_valid_address
+from workers import job_catalog
+from workers.addresses import MAX_ADDRESS, address_problem, is_sid
+from workers.states import STATES
 
-STATES = ("active", "inactive", "closed")
 MAX_FIELD = 256
 
 
@@ -63,30 +68,31 @@ def _time(form: Mapping[str, str], *names: str, default: float) -> float:
     return default
 
 
-def _binding(form: Mapping[str, str], required: bool) -> tuple[str, str]:
-    address = _text(form, "MessagingBinding.Address")
-    proxy = _text(form, "MessagingBinding.ProxyAddress")
-    if not address and not proxy and not required:
-        return "", ""
-    if not address:
+def _binding(form: Mapping[str, str]) -> tuple[str, str]:
+    """(address, proxy address) as Twilio sent them; a group-MMS participant has no proxy."""
+    found = []
+    for name in ("MessagingBinding.Address", "MessagingBinding.ProxyAddress"):
+        value = _text(form, name, limit=MAX_ADDRESS)
+        problem = value and address_problem(value, from_twilio=True)
+        if problem:
+            raise BadEvent(name, problem)
+        found.append(value)
+    address, proxy = found
+    if proxy and not address:
         raise BadEvent("MessagingBinding.Address", "is required with a ProxyAddress")
-    if not is_valid_address(address):
-        raise BadEvent("MessagingBinding.Address", "is not an E.164 or whatsapp: address")
-    if not proxy:
-        raise BadEvent("MessagingBinding.ProxyAddress", "is required with an Address")
-    if not is_valid_address(proxy):
-        raise BadEvent("MessagingBinding.ProxyAddress", "is not an E.164 or whatsapp: address")
-    if channel(address) != channel(proxy):
-        raise BadEvent("MessagingBinding.ProxyAddress", "is of another channel than Address")
-    if address == proxy:
-        raise BadEvent("MessagingBinding.ProxyAddress", "equals Address")
     return address, proxy
 
 
 def _participant(form: Mapping[str, str]) -> tuple[str, str, str]:
     identity = _text(form, "Identity")
-    address, proxy = _binding(form, required=not identity)
+    address, proxy = _binding(form)
+    if not identity and not address:
+        raise BadEvent("MessagingBinding.Address", "is required (or an Identity)")
     return identity, address, proxy
+
+
+def _service(form: Mapping[str, str]) -> str:
+    return _sid(form, "ChatServiceSid", "IS", required=False)
 
 
 @dataclass(frozen=True)
@@ -112,35 +118,42 @@ class ConversationAdded(Event):
     at: float
     address: str
     proxy_address: str
+    service_sid: str
 
-    job_function = "workers.jobs.record_conversation_added"
+    job_function = job_catalog.ON_CONVERSATION_ADDED
 
 
 @dataclass(frozen=True)
-class ParticipantChanged(Event):
-    change: str  # added | removed
+class ParticipantAdded(Event):
     at: float
     participant_sid: str
     identity: str
     address: str
     proxy_address: str
+    service_sid: str
 
-    job_function = "workers.jobs.record_participant"
+    job_function = job_catalog.ON_PARTICIPANT_ADDED
 
 
 @dataclass(frozen=True)
-class StateUpdated(Event):
+class ParticipantRemoved(ParticipantAdded):
+    job_function = job_catalog.ON_PARTICIPANT_REMOVED
+
+
+@dataclass(frozen=True)
+class ConversationStateUpdated(Event):
     state: str
     at: float
+    service_sid: str
 
-    job_function = "workers.jobs.record_state"
+    job_function = job_catalog.ON_CONVERSATION_STATE_UPDATED
 
 
 @dataclass(frozen=True)
 class ConversationRemoved(Event):
     at: float
 
-    job_function = "workers.jobs.record_conversation_removed"
+    job_function = job_catalog.ON_CONVERSATION_REMOVED
 
 
 @dataclass(frozen=True)
@@ -148,7 +161,7 @@ class MessageAdded(Event):
     at: float
     message_sid: str
 
-    job_function = "workers.jobs.record_message"
+    job_function = job_catalog.ON_MESSAGE_ADDED
 
     def job(self) -> tuple[str, dict]:
         return self.job_function, {"conversation_sid": self.conversation_sid, "at": self.at}
@@ -159,6 +172,15 @@ class ParticipantAdd(Event):
     """The pre-event: somebody is about to add a participant; Bindery may refuse."""
 
     identity: str
+    address: str
+    proxy_address: str
+
+
+@dataclass(frozen=True)
+class ConversationAdd(Event):
+    """The pre-event of a conversation about to be created; with a binding, an inbound message is
+    about to autocreate one holding that pair."""
+
     address: str
     proxy_address: str
 
@@ -177,27 +199,29 @@ def parse_post(form: Mapping[str, str], received_at: float) -> Event:
         state = _text(form, "State") or "active"
         if state not in STATES:
             raise BadEvent("State", "must be active, inactive or closed")
-        address, proxy = _binding(form, required=False)
+        address, proxy = _binding(form)
         at = _time(form, "DateCreated", default=received_at)
-        return ConversationAdded(event_type, conversation, state, at, address, proxy)
+        return ConversationAdded(
+            event_type, conversation, state, at, address, proxy, _service(form)
+        )
     if event_type in ("onParticipantAdded", "onParticipantRemoved"):
         participant = _sid(form, "ParticipantSid", "MB")
         identity, address, proxy = _participant(form)
         if event_type == "onParticipantAdded":
             at = _time(form, "DateCreated", default=received_at)
-            change = "added"
+            kind = ParticipantAdded
         else:
             at = _time(form, "DateRemoved", "DateUpdated", default=received_at)
-            change = "removed"
-        return ParticipantChanged(
-            event_type, conversation, change, at, participant, identity, address, proxy
+            kind = ParticipantRemoved
+        return kind(
+            event_type, conversation, at, participant, identity, address, proxy, _service(form)
         )
     if event_type == "onConversationStateUpdated":
         state = _text(form, "StateTo", required=True)
         if state not in STATES:
             raise BadEvent("StateTo", "must be active, inactive or closed")
         at = _time(form, "StateUpdated", "DateUpdated", default=received_at)
-        return StateUpdated(event_type, conversation, state, at)
+        return ConversationStateUpdated(event_type, conversation, state, at, _service(form))
     if event_type == "onConversationRemoved":
         at = _time(form, "DateRemoved", "DateUpdated", default=received_at)
         return ConversationRemoved(event_type, conversation, at)
@@ -208,12 +232,16 @@ def parse_post(form: Mapping[str, str], received_at: float) -> Event:
 
 
 def parse_pre(form: Mapping[str, str]) -> Event | None:
-    """The pre-event Bindery decides on (`onParticipantAdd`), or None for any other."""
+    """The pre-event Bindery decides on (`onParticipantAdd`, `onConversationAdd`), or None."""
     event_type = _common(form)
+    if event_type == "onConversationAdd":
+        address, proxy = _binding(form)
+        return ConversationAdd(event_type, "", address, proxy)
     if event_type != "onParticipantAdd":
         return None
     conversation = _sid(form, "ConversationSid", "CH")
-    identity, address, proxy = _participant(form)
+    identity = _text(form, "Identity")
+    address, proxy = _binding(form)
     return ParticipantAdd(event_type, conversation, identity, address, proxy)
 
 

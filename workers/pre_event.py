@@ -1,0 +1,86 @@
+"""What Bindery answers Twilio's pre-events, decided from the ledger within Twilio's 5 s budget.
+
+`onParticipantAdd`: a pair another open conversation holds (as the ledger knows it) is refused
+(409: Twilio would answer 50416), and, when the conflict policy can resolve it (`move`, or
+`close-stale` for a holder that looks idle), a participant-add job is enqueued that deals with the
+holder on Twilio's facts and adds the pair; a participant already here is refused as
+`already_present`. Anything else is let through, and an allowed pair is marked pending for that
+conversation (one write), so an add racing the SDK add's post-event asks Twilio first.
+
+`onConversationAdd` with a binding (an inbound message about to autocreate a conversation): the
+pair is marked pending the same way.
+
+A pre-event fails open: whatever goes wrong here (Redis down, a shape Bindery does not know),
+Twilio still enforces its own rule, so the web side answers 200 (counted and logged) rather than
+making Twilio reject the add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from workers import job_catalog, keys, staleness
+from workers.participants import AUTOCREATION
+
+if TYPE_CHECKING:
+    from webhooks.payloads import ConversationAdd, ParticipantAdd
+    from workers.runtime import Runtime
+
+LET_THROUGH = 200
+REFUSED = 409
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict = field(default_factory=dict)
+
+
+def participant_add(rt: Runtime, event: ParticipantAdd) -> Answer:
+    ledger, conversation = rt.ledger, event.conversation_sid
+    if not (event.address and event.proxy_address):
+        if event.identity and ledger.has_identity(conversation, event.identity):
+            return Answer(REFUSED, {"reason": "already_present", "identity": event.identity})
+        return Answer(LET_THROUGH)
+    pair_id = keys.pair_id(event.address, event.proxy_address)
+    pair = ledger.pair(pair_id)
+    if pair is None or not pair.held:
+        ledger.mark_pending_for_pre_event(pair_id, conversation, rt.clock.now())
+        return Answer(LET_THROUGH)
+    if pair.holder == conversation:
+        return Answer(REFUSED, {"reason": "already_present"})
+
+    body = {"reason": "pair_in_use", "holder": pair.holder}
+    policy = rt.settings.conflict_policy
+    # For close-stale, a guess on the ledger alone: the job decides on Twilio's facts, under the
+    # holder's lock.
+    resolvable = policy == "move" or (
+        policy == "close-stale"
+        and staleness.judge(
+            rt.clock.now(), rt.settings.stale_after, ledger=ledger.conversation(pair.holder)
+        ).stale
+    )
+    if resolvable:
+        job, _ = rt.queue.enqueue(
+            job_catalog.PARTICIPANT_ADD,
+            {
+                "conversation_sid": conversation,
+                "address": event.address,
+                "proxy_address": event.proxy_address,
+                "policy": policy,
+            },
+            kind="participant-add",
+            job_id=job_catalog.pre_event_add_job_id(
+                conversation, event.address, event.proxy_address, pair.holder
+            ),
+        )
+        body.update(resolution=policy, job_id=job.id)
+    return Answer(REFUSED, body)
+
+
+def conversation_add(rt: Runtime, event: ConversationAdd) -> Answer:
+    if event.address and event.proxy_address:
+        pair_id = keys.pair_id(event.address, event.proxy_address)
+        rt.ledger.mark_pending_for_pre_event(pair_id, AUTOCREATION, rt.clock.now())
+    return Answer(LET_THROUGH)
