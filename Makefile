@@ -18,7 +18,7 @@ install: $(STAMP)
 
 # Redis for the tests: REDIS_URL if set; else 127.0.0.1:6379, started here if nothing answers there.
 redis: $(STAMP)
-	@$(BIN)/python -m workers.redis_up
+	@$(BIN)/python -m devstack.redis_up
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
