@@ -13,6 +13,7 @@ Importing this package changes nothing: the entry points set up what their proce
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 
 import click
@@ -28,10 +29,14 @@ class LazyCommand:
     """`module:attribute` of the click command."""
     help: str
     """Its one-line help, shown by `bindery --help` without importing it."""
+    needs: tuple[str, ...] = ()
+    """Modules of the `local` extra it needs beyond the emulator and devstack packages."""
 
 
 LOCAL_COMMANDS = {
-    "dev": LazyCommand("devstack.cli:dev", "Run the whole stack locally against the emulator."),
+    "dev": LazyCommand(
+        "devstack.cli:dev", "Run the whole stack locally against the emulator.", ("fakeredis",)
+    ),
     "demo": LazyCommand("devstack.cli:demo", "Play a contact centre's morning against a stack."),
     "emulator": LazyCommand(
         "emulator.cli:emulator_command", "Run the Twilio Conversations emulator."
@@ -49,11 +54,15 @@ class BinderyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.commands or name not in LOCAL_COMMANDS:
             return super().get_command(ctx, name)
-        module, attribute = LOCAL_COMMANDS[name].target.split(":")
+        command = LOCAL_COMMANDS[name]
+        module, attribute = command.target.split(":")
+        for needed in command.needs:
+            if not _installed(needed):
+                return _missing_extra(name, needed)
         try:
             return getattr(importlib.import_module(module), attribute)
         except ImportError as error:
-            return _missing_extra(name, error)
+            return _missing_extra(name, error.name or str(error))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
@@ -67,16 +76,22 @@ class BinderyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-def _missing_extra(name: str, error: ImportError) -> click.Command:
-    @click.command(name, context_settings={"ignore_unknown_options": True})
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def _missing_extra(name: str, missing: str) -> click.Command:
+    @click.command(name, add_help_option=False, context_settings={"ignore_unknown_options": True})
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def missing(args: tuple[str, ...]) -> None:
         raise click.ClickException(
             f"`bindery {name}` is a development command and needs the local extra, which is not "
-            f"installed ({error.name or error}): {EXTRA}"
+            f"installed (no module {missing}): {EXTRA}"
         )
 
-    missing.help = f"Unavailable: needs the local extra ({EXTRA})."
     return missing
 
 
