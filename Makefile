@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint pytest redis install bench bench-quick clean
+.PHONY: dev test unit lint pytest redis install bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,18 +18,24 @@ install: $(STAMP)
 
 # Redis for the tests: REDIS_URL if set; else 127.0.0.1:6379, started here if nothing answers there.
 redis: $(STAMP)
-	@$(BIN)/python -m workers.redis_up
+	@$(BIN)/python -m devstack.redis_up
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 # pytest exits 5 when it collected nothing: a suite that ran no test checked nothing, so fail.
-pytest: $(STAMP) redis
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest ran no tests" >&2; exit 1; fi; exit $$rc
+NO_TESTS_FAIL = rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no tests" >&2; exit 1; fi; exit $$rc
 
+pytest: $(STAMP) redis
+	@$(BIN)/pytest $(PYTEST_ARGS); $(NO_TESTS_FAIL)
+
+# Everything: lint, then every test (the in-process ones and those that start processes).
 test: lint pytest
+
+# The edit-run loop: the in-process tests only (none marked `integration`), in under a minute.
+unit: $(STAMP) redis
+	@$(BIN)/pytest -m "not integration" -q $(PYTEST_ARGS); $(NO_TESTS_FAIL)
 
 dev: $(STAMP)
 	$(BIN)/bindery dev

@@ -9,12 +9,7 @@ Memory and CPU are read from /proc for a process and all its descendants.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +18,11 @@ from pathlib import Path
 import redis
 import requests
 
+from devstack import processes
+from devstack.processes import BINDERY, free_port
 from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 REPO = Path(__file__).resolve().parent.parent
-BINDERY = str(Path(sys.executable).parent / "bindery")
 API_TOKEN = "bench-api-token"
 WEB_WORKERS = 2
 """gunicorn worker processes for Bindery and the bare app alike (`bindery web`'s default)."""
@@ -35,12 +31,6 @@ WEB_THREADS = 4
 WORKER_GRACE = 3.0
 """Seconds an idle worker pool is given to stop on SIGTERM before it is killed."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- /proc: process trees, memory, CPU ---------------------------------------------------------
@@ -135,99 +125,39 @@ class CpuMeter:
 # -- processes ---------------------------------------------------------------------------------
 
 
-class Process:
-    """One command in its own session, its output in a log file."""
+class Process(processes.Process):
+    """One command in its own session, from the repository's root, its output in a log file."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str]):
-        self.name = name
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
-            prefix=f"bindery-bench-{name}-", suffix=".log", delete=False
-        )
-        self.popen = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=REPO,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
+        super().__init__(name, argv, env, cwd=REPO, log_prefix="bindery-bench-")
 
     def tree(self) -> list[int]:
         return descendants(self.pid)
 
-    def output(self, tail: int = 4000) -> str:
-        return Path(self.log.name).read_text(errors="replace")[-tail:]
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
+    def output(self, tail: int | None = 4000) -> str:
+        return super().output(tail)
 
     def wait_http(self, url: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited:\n{self.output()}")
-            try:
-                requests.get(url, timeout=1)
-                return
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer at {url}:\n{self.output()}")
+        super().wait_http(url, timeout)
 
     def stop(self, timeout: float = 20) -> None:
-        if self.alive():
-            os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.popen.wait(5)
-        self.log.close()
-        os.unlink(self.log.name)
+        super().stop(timeout)
 
 
-class PrivateRedis:
-    """A redis-server of the run's own, without persistence, so no benchmark touches a shared one."""
+class PrivateRedis(processes.PrivateRedis):
+    """A redis-server of the run's own, without persistence, so no benchmark touches a shared one;
+    with a client kept open for the benchmarks' own reads."""
 
     def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if not binary:
-            raise RuntimeError("redis-server is not installed: the benchmarks need a private one")
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="bindery-bench-redis-")
-        self.popen = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        super().__init__(prefix="bindery-bench-redis-")
         self.client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
 
     def version(self) -> str:
         return self.client.info("server")["redis_version"]
 
     def stop(self) -> None:
         self.client.close()
-        self.popen.terminate()
-        self.popen.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().stop()
 
 
 class Emulator:

@@ -22,3 +22,20 @@ def test_quickstart_has_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     quickstart = readme.split("## Quickstart", 1)[1].split("##", 1)[0]
     assert "make dev" in quickstart and "make test" in quickstart
+
+
+def test_the_layout_table_names_what_exists():
+    """Every path in the Layout table exists (a moved module leaves no stale row), and every
+    top-level package has a row."""
+    readme = (ROOT / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1]
+    rows = [line for line in layout.splitlines() if line.startswith("| `")]
+    named = [cell.strip("` ") for row in rows for cell in row.split("|")[1].split(",")]
+    folder = ""
+    for name in named:
+        path = ROOT / name if "/" in name else ROOT / folder / name
+        assert path.exists(), f"README's Layout names {name}, which does not exist"
+        if "/" in name:
+            folder = name.rsplit("/", 1)[0] if not name.endswith("/") else name
+    for package in ("webhooks", "workers", "emulator", "devstack"):
+        assert any(n == f"{package}/" or n.startswith(f"{package}/") for n in named), package

@@ -9,7 +9,7 @@ from flask import Flask, jsonify
 from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 
-from workers import keys
+from workers import keys, metrics
 from workers.runtime import Runtime, connect
 from workers.settings import Settings
 from workers.twilio_clock import PublishedTwilioClock
@@ -54,6 +54,10 @@ class Services:
 
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
+    """Called with no settings, as gunicorn calls `webhooks:create_app()`, it is the process's
+    entry point: settings from the environment, and the host's shared metrics."""
+    if settings is None:
+        metrics.setup()
     settings = settings or Settings.from_env()
     if not settings.development:
         settings.require("TWILIO_AUTH_TOKEN", "BINDERY_API_TOKEN")

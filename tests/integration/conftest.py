@@ -11,8 +11,6 @@ from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 from tests.integration.stack import Stack
 from workers.twilio_http import make_client
 
-pytestmark = pytest.mark.integration
-
 _numbers = itertools.count(random.randrange(10**6, 9 * 10**6, 1000))
 
 

@@ -1,130 +1,33 @@
 """Real processes for integration tests: the emulator, gunicorn, and RQ worker pools.
 
 Each is started through the `bindery` command a deployer would run, with its output in a log file
-that is printed when a test fails to bring it up.
+that is printed when a test fails to bring it up (the process harness is `devstack/processes.py`,
+shared with `bindery dev` and the benchmarks). Without `redis-server`, a stack falls back to the
+shared server's database 9.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import redis
 import requests
 
+from devstack.processes import BINDERY, PrivateRedis, Process, free_port
 from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
-BINDERY = str(Path(sys.executable).parent / "bindery")
+__all__ = ["API_TOKEN", "BINDERY", "PrivateRedis", "Process", "Stack", "free_port"]
+
 API_TOKEN = "integration-api-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def shared_redis_url() -> str:
     """Database 9 of the Redis `make test` made sure of (REDIS_URL's server when set)."""
     base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     return base.rsplit("/", 1)[0] + "/9" if base.count("/") >= 3 else base + "/9"
-
-
-class PrivateRedis:
-    """A redis-server of the stack's own, so that two test runs on one machine never share a queue.
-    Without the binary, the stack falls back to the shared server's database 9."""
-
-    def __init__(self, *extra: str):
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="bindery-redis-")
-        self.popen = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-                *extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        self.popen.terminate()
-        self.popen.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class Process:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd=None):
-        self.name = name
-        # The log lives as long as the process, so no `with` block.
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            prefix=f"bindery-{name}-", suffix=".log", delete=False
-        )
-        self.popen = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=cwd,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def wait_http(self, url: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited:\n{self.output()[-4000:]}")
-            try:
-                requests.get(url, timeout=1)
-                return
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer at {url}:\n{self.output()[-4000:]}")
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.alive():
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 class Stack:

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import redis
 import requests
 from rq import Worker
@@ -16,6 +17,8 @@ from rq import Worker
 from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 from tests.integration.stack import BINDERY, PrivateRedis, Process, free_port
 from workers import keys
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,14 @@ import subprocess
 import time
 from collections import Counter
 
+import pytest
+
 from tests.integration.conftest import new_number
 from tests.integration.stack import BINDERY, Process
 from tests.integration.test_pipeline import participants_of
+from workers import keys
+
+pytestmark = pytest.mark.integration
 
 STACK = {
     "workers": 2,
@@ -28,6 +33,20 @@ def bindery(stack, *args: str) -> str:
     )
     assert result.returncode == 0, result.stderr + result.stdout
     return result.stdout
+
+
+def wait_for_ticks(stack, clocks, ticks: int, timeout: float = 30) -> None:
+    """Until the clocks have written their heartbeat `ticks` more times (each tick renews its
+    expiry: a rise of its remaining time is a tick; two ticks between looks count as one)."""
+    seen, last = 0, stack.redis.pttl(keys.clock_heartbeat())
+    deadline = time.monotonic() + timeout
+    while seen < ticks:
+        assert all(clock.alive() for clock in clocks), clocks[0].output()[-2000:]
+        assert time.monotonic() < deadline, f"{seen} of {ticks} clock ticks seen"
+        time.sleep(0.02)
+        now = stack.redis.pttl(keys.clock_heartbeat())
+        seen += now > last
+        last = now
 
 
 def test_failed_jobs_replay_to_the_expected_state_and_only_once(stack, twilio):
@@ -81,7 +100,7 @@ def test_failed_jobs_replay_to_the_expected_state_and_only_once(stack, twilio):
 
     calls_before = stack.emulator_stats()["calls"]
     assert "nothing to do" in bindery(stack, "jobs", "replay", "--all")
-    time.sleep(1)
+    stack.wait_idle()  # nothing queued, running or scheduled that could still call Twilio
     assert stack.emulator_stats()["calls"] == calls_before
 
 
@@ -139,7 +158,7 @@ def test_cleanup_closes_idle_conversations_once(stack, twilio):
         while any(conversations(sid).fetch().state != "closed" for sid in idle):
             assert time.monotonic() < deadline, clocks[0].output()[-2000:]
             time.sleep(0.5)
-        time.sleep(2)  # both clocks tick a few more times
+        wait_for_ticks(stack, clocks, 8)  # both clocks tick a few more times
         stack.wait_idle()
     finally:
         for clock in clocks:

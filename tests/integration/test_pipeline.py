@@ -16,6 +16,8 @@ from twilio.request_validator import RequestValidator
 from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 from tests.integration.conftest import new_number
 
+pytestmark = pytest.mark.integration
+
 STACK = {
     "workers": 4,
     "BINDERY_AUTO_ADD_IDENTITIES": "supervisor-1,supervisor-2",
@@ -117,6 +119,11 @@ def test_sdk_add_of_a_held_pair_is_refused_by_the_pre_event(stack, twilio):
     )
     assert answer["added"] is False
     assert stack.emulator_stats()["errors"].get("50416", 0) == 0
+
+
+def webhooks_delivered(stack) -> int:
+    """Post-events the emulator has finished with (answered, failed or refused)."""
+    return sum(stack.emulator_stats()["webhooks"].values())
 
 
 def configure_webhooks(stack, twilio, filters=None):
@@ -280,6 +287,7 @@ def test_inactive_conversations_are_closed_after_the_delay_unless_active_again(s
     configure_webhooks(stack, twilio, filters=["onConversationStateUpdated"])
     conversations = twilio.conversations.v1.conversations
     quiet, revived = conversations.create().sid, conversations.create().sid
+    delivered_before = webhooks_delivered(stack)
     for sid in (quiet, revived):  # a REST change fires its post-event only with this header
         conversations(sid).update(state="inactive", x_twilio_webhook_enabled="true")
     conversations(revived).update(state="active", x_twilio_webhook_enabled="true")
@@ -287,7 +295,12 @@ def test_inactive_conversations_are_closed_after_the_delay_unless_active_again(s
     while conversations(quiet).fetch().state != "closed":
         assert time.monotonic() < deadline, "the inactive conversation was never closed"
         time.sleep(0.5)
-    time.sleep(3)  # the revived one's close would have come by now
+    # The revived one's close would have come by now: its three post-events reached Bindery, and
+    # every job they led to (the delayed close included, until it ran) has left the queue.
+    deadline = time.monotonic() + 30
+    while webhooks_delivered(stack) - delivered_before < 3:
+        assert time.monotonic() < deadline, stack.emulator_stats()["webhooks"]
+        time.sleep(0.1)
     stack.wait_idle()
     assert conversations(revived).fetch().state == "active"
     assert stack.emulator_stats()["errors"].get("50377", 0) == 0

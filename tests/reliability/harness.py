@@ -1,5 +1,5 @@
 """What the reliability tests add to `tests/integration/stack.py`: a Redis that can be configured and
-restarted, the worker pool's processes found and killed through /proc, signed webhooks, and raw
+restarted (`devstack.processes.PrivateRedis`), the worker pool's processes found and killed through /proc, signed webhooks, and raw
 looks into Redis that have no side effects (RQ's registry `count()` runs a cleanup, so the tests
 never use it while they measure what the workers do by themselves)."""
 
@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -18,55 +17,20 @@ import redis
 import requests
 from twilio.request_validator import RequestValidator
 
+from devstack.processes import BINDERY, PrivateRedis, Process, wait_for
 from emulator.defaults import DEFAULT_AUTH_TOKEN
-from tests.integration.stack import BINDERY, PrivateRedis, Process, Stack
+from tests.integration.stack import Stack
 
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, step: float = 0.1):
-    """The predicate's first truthy answer, polled until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = predicate()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(step)
-
-
-class ManagedRedis(PrivateRedis):
-    """A private redis-server started with extra arguments (`--appendonly yes`, `--maxmemory`...)
-    that can be stopped and started again on the same port and directory, so its AOF survives."""
-
-    def down(self) -> None:
-        """SIGTERM, as an orchestrator stops Redis: it flushes its AOF and exits."""
-        self.popen.terminate()
-        self.popen.wait(15)
-
-    def up(self) -> None:
-        self.popen = subprocess.Popen(
-            self.popen.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-
-        def answers() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.RedisError:
-                return False
-
-        try:
-            wait_for(answers, 20, "redis-server to answer again", step=0.05)
-        finally:
-            client.close()
+__all__ = ["ReliabilityStack", "Trickle", "kill_worker", "signed_post", "wait_for"]
 
 
 class ReliabilityStack(Stack):
-    """`Stack`, optionally on a `ManagedRedis` started with `redis_args`, with access to the worker
-    pool's processes, the processes' logs and the `bindery` command."""
+    """`Stack`, optionally on a private Redis started with `redis_args` (`--appendonly yes`,
+    `--maxmemory`...) that can be stopped and started again on the same port and directory, with
+    access to the worker pool's processes, the processes' logs and the `bindery` command."""
 
     def __init__(self, workers: int = 2, web_workers: int = 2, redis_args=(), **settings: str):
-        managed = ManagedRedis(*redis_args) if redis_args else None
+        managed = PrivateRedis(*redis_args) if redis_args else None
         if managed:
             # The processes read REDIS_URL from the environment Stack builds, settings last.
             settings = {"REDIS_URL": managed.url, **settings}

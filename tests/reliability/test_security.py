@@ -227,6 +227,7 @@ def test_a_public_base_url_must_be_http():
 # -- after a storm: Redis and the logs ------------------------------------------------------
 
 
+@pytest.mark.integration  # the fault storm runs real processes
 def test_job_payloads_are_json_never_pickle(fault_storm):
     redis = fault_storm.stack.redis
     jobs = results = 0
@@ -248,6 +249,7 @@ def test_job_payloads_are_json_never_pickle(fault_storm):
     assert jobs >= len(fault_storm.jobs) and results >= len(fault_storm.jobs), (jobs, results)
 
 
+@pytest.mark.integration  # the fault storm runs real processes
 def test_every_key_is_bindery_or_rq(fault_storm):
     keys = [k.decode() for k in fault_storm.stack.redis.scan_iter(count=1000)]
     stray = [k for k in keys if not k.startswith(("bindery:", "rq:"))]
@@ -255,6 +257,7 @@ def test_every_key_is_bindery_or_rq(fault_storm):
     assert any(k.startswith("bindery:pair:") for k in keys)
 
 
+@pytest.mark.integration  # the fault storm runs real processes
 def test_logs_hold_no_token_signature_or_full_number(fault_storm):
     from tests.reliability.harness import leaks
 

@@ -19,7 +19,15 @@ def test_a_busy_lock_is_not_waited_for_forever(fake_redis):
 def test_the_lease_is_renewed_while_held(fake_redis):
     with Locks(fake_redis, ttl=1, wait=0.1) as held:
         held.acquire(["bindery:lock:a"])
-        time.sleep(2.5)  # longer than the TTL: a slow Twilio call
+        # A slow Twilio call: held until the watchdog renewed the lease 4 times (over a TTL).
+        acquired, renewals, last = time.monotonic(), 0, fake_redis.pttl("bindery:lock:a")
+        while renewals < 4 or time.monotonic() - acquired < 1.2:
+            assert time.monotonic() - acquired < 10, f"{renewals} renewals in 10 s"
+            assert fake_redis.exists("bindery:lock:a")
+            time.sleep(0.02)
+            now = fake_redis.pttl("bindery:lock:a")
+            renewals += now > last
+            last = now
         assert fake_redis.exists("bindery:lock:a")
         with pytest.raises(LockBusy):
             Locks(fake_redis, ttl=1, wait=0.1).acquire(["bindery:lock:a"])

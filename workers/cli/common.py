@@ -7,24 +7,60 @@ import time
 
 import click
 
+from workers.cli import local_stack
 from workers.runtime import Runtime
 from workers.settings import Settings, SettingsError, parse_duration
 
+WHERE_TO_GET = {
+    "TWILIO_ACCOUNT_SID": "the Twilio console's Account Info",
+    "TWILIO_AUTH_TOKEN": "the Twilio console's Account Info",
+    "BINDERY_API_TOKEN": "a long random string of your choosing, which your app sends",
+}
 
-def settings() -> Settings:
+
+def settings(environ=None) -> Settings:
     try:
-        return Settings.from_env()
+        return Settings.from_env(environ)
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
 
 
-def runtime(*required: str) -> Runtime:
-    current = settings()
-    try:
-        current.require(*required)
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
+def runtime(*required: str, find_dev_stack: bool = True) -> Runtime:
+    """The runtime of an operator command; with `find_dev_stack`, pointed at the `bindery dev`
+    running in this folder when the environment names no Twilio or Redis."""
+    environ, stack = local_stack.environment() if find_dev_stack else (None, None)
+    if stack is not None:
+        click.echo(
+            f"using the dev stack of {local_stack.STATE_FILE} (pid {stack.pid}, emulator at "
+            f"{stack.emulator_url})",
+            err=True,
+        )
+    current = settings(environ)
+    missing = [name for name in required if not _is_set(current, name)]
+    if missing:
+        raise click.ClickException(missing_settings(missing))
     return Runtime.build(current, calls_twilio="TWILIO_AUTH_TOKEN" in required)
+
+
+def _is_set(current: Settings, name: str) -> bool:
+    try:
+        current.require(name)
+    except SettingsError:
+        return False
+    return True
+
+
+def missing_settings(names: list[str]) -> str:
+    """The error for settings a command needs and the environment lacks: each one, where to get
+    it, and the dev stack's way out."""
+    lines = [f"missing required setting(s): {', '.join(names)}"]
+    lines += [f"  {name}: from {WHERE_TO_GET[name]}" for name in names if name in WHERE_TO_GET]
+    lines.append(
+        "  Against the emulator, set TWILIO_API_BASE_URL to its URL as well (without it, calls go "
+        "to Twilio); against `make dev`, run the command in the folder where it runs and set none "
+        "of these: it reads .bindery-dev.json. .env.example lists every setting."
+    )
+    return "\n".join(lines)
 
 
 def since(text: str | None) -> float:

@@ -9,6 +9,7 @@ import threading
 
 import click
 
+from workers import metrics
 from workers.cli.common import runtime, settings
 from workers.settings import SettingsError
 
@@ -44,6 +45,7 @@ def web(host: str, port: int, workers: int, threads: int) -> None:
             current.require("TWILIO_AUTH_TOKEN", "BINDERY_API_TOKEN")
         except SettingsError as error:
             raise click.ClickException(str(error)) from None
+    metrics.setup()  # gunicorn's master and workers share the host's directory
     argv = [
         sys.executable,
         "-m",
@@ -80,6 +82,7 @@ def worker(processes: int, burst: bool, log_level: str) -> None:
     """Run RQ worker processes (with the scheduler) that apply Bindery's jobs."""
     from workers.worker import run_pool
 
+    metrics.setup()
     try:
         run_pool(settings(), processes, burst=burst, logging_level=log_level)
     except SettingsError as error:
@@ -102,7 +105,8 @@ def clock(tick: float) -> None:
     from workers import logs
     from workers.schedule import run_clock
 
-    rt = runtime("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+    metrics.setup()
+    rt = runtime("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", find_dev_stack=False)
     logs.configure(secrets=(rt.settings.twilio_auth_token, rt.settings.api_token))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

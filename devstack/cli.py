@@ -1,13 +1,12 @@
-"""`bindery dev` and `bindery demo`: the newcomer's path."""
+"""`bindery dev` and `bindery demo`: the newcomer's path (loaded by `bindery` only when asked for)."""
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import click
 
+from workers.cli import local_stack
 from workers.cli.common import duration
 
 
@@ -24,14 +23,25 @@ from workers.cli.common import duration
 @click.option(
     "--embedded-redis", is_flag=True, help="Use the embedded Redis even when another one answers."
 )
-def dev(port: int, emulator_port: int, workers: int, embedded_redis: bool) -> None:
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="Remove Bindery's and RQ's keys (bindery:*, rq:*) from the stack's Redis database first.",
+)
+def dev(port: int, emulator_port: int, workers: int, embedded_redis: bool, reset: bool) -> None:
     """Run the whole stack locally against the emulator: emulator, web (gunicorn), workers and
-    clock, with the emulator's webhooks pointed at the web app. Redis: REDIS_URL if set, else the
-    one on 127.0.0.1:6379, else an embedded one. Ctrl-C stops everything."""
-    from workers.devstack import DevStack
+    clock, with the emulator's webhooks pointed at the web app, and write .bindery-dev.json for
+    the other commands run in this folder. Redis: REDIS_URL if set, else database 15 of the one on
+    127.0.0.1:6379 (kept between runs; --reset empties it), else an embedded one. Ctrl-C stops
+    everything."""
+    from devstack.stack import DevStack
 
     stack = DevStack(
-        web_port=port, emulator_port=emulator_port, workers=workers, embedded_redis=embedded_redis
+        web_port=port,
+        emulator_port=emulator_port,
+        workers=workers,
+        embedded_redis=embedded_redis,
+        reset=reset,
     )
     raise SystemExit(stack.run())
 
@@ -39,7 +49,7 @@ def dev(port: int, emulator_port: int, workers: int, embedded_redis: bool) -> No
 @click.command()
 @click.option(
     "--state-file",
-    default=".bindery-dev.json",
+    default=local_stack.STATE_FILE,
     show_default=True,
     help="Where `bindery dev` wrote its URLs and token.",
 )
@@ -52,13 +62,21 @@ def dev(port: int, emulator_port: int, workers: int, embedded_redis: bool) -> No
 def demo(state_file: str, stale_after: str | None, seed: int) -> None:
     """Play a contact centre's morning against a running stack (`bindery dev`, or any stack whose
     TWILIO_API_BASE_URL points at an emulator) and print what happened, duplicate binding attempts
-    included. Without the state file, it reads BINDERY_URL, BINDERY_API_TOKEN,
-    TWILIO_API_BASE_URL, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and REDIS_URL."""
-    from workers.demo import Demo, Target
+    included. Without a running `bindery dev` in this folder, it reads BINDERY_URL,
+    BINDERY_API_TOKEN, TWILIO_API_BASE_URL, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and REDIS_URL."""
+    from devstack.demo import Demo, Target
+    from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
-    path = Path(state_file)
-    if path.exists():
-        target = Target(**json.loads(path.read_text()))
+    stack = local_stack.read(state_file)
+    if stack is not None:
+        target = Target(
+            web_url=stack.web_url,
+            emulator_url=stack.emulator_url,
+            api_token=stack.api_token,
+            redis_url=stack.redis_url,
+            account_sid=stack.account_sid,
+            auth_token=stack.auth_token,
+        )
     else:
         missing = [
             n
@@ -67,11 +85,9 @@ def demo(state_file: str, stale_after: str | None, seed: int) -> None:
         ]
         if missing:
             raise click.ClickException(
-                f"no {state_file} (is `make dev` running in this folder?) and "
-                f"{', '.join(missing)} not set"
+                f"no running `bindery dev` in this folder ({state_file}) and "
+                f"{', '.join(missing)} not set: start `make dev` here, or set them"
             )
-        from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
-
         target = Target(
             web_url=os.environ["BINDERY_URL"].rstrip("/"),
             emulator_url=os.environ["TWILIO_API_BASE_URL"].rstrip("/"),
