@@ -25,14 +25,21 @@ class Services:
     """What the views share, built once per process and kept in `app.extensions["bindery"]`."""
 
     def __init__(
-        self, settings: Settings, connection: redis.Redis, pre_event_connection: redis.Redis
+        self,
+        settings: Settings,
+        connection: redis.Redis,
+        pre_event_connection: redis.Redis,
+        clock=None,
     ):
         self.settings = settings
         self.redis = connection
         # The web side uses the runtime's Redis-backed parts only; it never calls Twilio, and
         # reads Twilio's clock as the workers publish it.
         self.runtime = Runtime.build(
-            settings, connection, clock=PublishedTwilioClock(connection), calls_twilio=False
+            settings,
+            connection,
+            clock=clock or PublishedTwilioClock(connection),
+            calls_twilio=False,
         )
         # Pre-events answer within Twilio's budget, so they have a client with a short timeout.
         self.pre_event_runtime = Runtime.build(
@@ -53,9 +60,13 @@ class Services:
             log.warning("could not count %s: Redis unreachable", field)
 
 
-def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
-    """Called with no settings, as gunicorn calls `webhooks:create_app()`, it is the process's
-    entry point: settings from the environment, and the host's shared metrics."""
+def create_app(
+    settings: Settings | None = None, connection: redis.Redis | None = None, clock=None
+) -> Flask:
+    """The app. Called with no settings, as gunicorn calls `webhooks:create_app()`, it is the
+    process's entry point: settings from the environment, and the host's shared metrics.
+    `connection` and `clock` (Twilio's, as the workers publish it) are built from the settings
+    unless a test gives its own."""
     if settings is None:
         metrics.setup()
     settings = settings or Settings.from_env()
@@ -70,7 +81,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         pre_event_connection = connect(settings.redis_url, socket_timeout=PRE_EVENT_REDIS_TIMEOUT)
     else:
         pre_event_connection = connection
-    app.extensions["bindery"] = Services(settings, connection, pre_event_connection)
+    app.extensions["bindery"] = Services(settings, connection, pre_event_connection, clock)
 
     from webhooks import api, conversations, health
 

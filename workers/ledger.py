@@ -55,10 +55,19 @@ class PairRecord:
     released_participant: str = ""
     pending: str = ""  # a conversation whose create (or removal) may or may not have happened
     checked_at: float = 0.0
+    pending_at: float = 0.0
+    pending_by: str = ""  # job (about to create) | pre-event (let an add through) | lost-lease
 
     @property
     def held(self) -> bool:
         return bool(self.holder)
+
+    def being_added(self, now: float, within: float) -> str:
+        """The conversation a job is creating the pair in right now (marked less than `within`
+        seconds ago), or ""."""
+        if self.pending and self.pending_by == "job" and now - self.pending_at < within:
+            return self.pending
+        return ""
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,7 @@ local pair_key, pairs_key, conv_key = key(1), key(2), key(3)
 local pair_id, sid, psid, at = arg(1), arg(2), arg(3), tonumber(arg(4))
 local check, expected, prefix = arg(5), arg(6), arg(7)
 if not held() then
-  redis.call('hset', pair_key, 'pending', sid, 'pending_at', at)
+  redis.call('hset', pair_key, 'pending', sid, 'pending_at', at, 'pending_by', 'lost-lease')
   return 'lost'
 end
 local r = redis.call('hmget', pair_key, 'holder', 'participant_sid', 'bound_at', 'released_from',
@@ -160,7 +169,7 @@ if holder ~= '' and holder ~= sid then
 end
 redis.call('hset', pair_key, 'holder', sid, 'participant_sid', psid, 'bound_at', at)
 if pending == sid or (check == '1' and pending == expected) then
-  redis.call('hdel', pair_key, 'pending', 'pending_at')
+  redis.call('hdel', pair_key, 'pending', 'pending_at', 'pending_by')
 end
 redis.call('sadd', pairs_key, pair_id)
 return 'ok'
@@ -173,7 +182,7 @@ _RELEASE = (
 local pair_key, pairs_key = key(1), key(2)
 local pair_id, sid, psid, at = arg(1), arg(2), arg(3), tonumber(arg(4))
 if not held() then
-  redis.call('hset', pair_key, 'pending', sid, 'pending_at', at)
+  redis.call('hset', pair_key, 'pending', sid, 'pending_at', at, 'pending_by', 'lost-lease')
   return 'lost'
 end
 local r = redis.call('hmget', pair_key, 'holder', 'participant_sid', 'bound_at', 'released_at',
@@ -190,7 +199,7 @@ elseif released_at > at then
 end
 redis.call('hset', pair_key, 'holder', '', 'participant_sid', '', 'released_from', sid,
   'released_at', at, 'released_participant', psid)
-if pending == sid then redis.call('hdel', pair_key, 'pending', 'pending_at') end
+if pending == sid then redis.call('hdel', pair_key, 'pending', 'pending_at', 'pending_by') end
 redis.call('srem', pairs_key, pair_id)
 return 'ok'
 """
@@ -202,7 +211,7 @@ _MARK_FREE = (
 local pair_key = key(1)
 local pair_id, marker, at, expected, prefix = arg(1), arg(2), tonumber(arg(3)), arg(4), arg(5)
 if not held() then
-  redis.call('hset', pair_key, 'pending', marker, 'pending_at', at)
+  redis.call('hset', pair_key, 'pending', marker, 'pending_at', at, 'pending_by', 'lost-lease')
   return 'lost'
 end
 local r = redis.call('hmget', pair_key, 'holder', 'pending')
@@ -213,7 +222,7 @@ if holder ~= '' then
   redis.call('hset', pair_key, 'released_from', holder, 'released_at', at)
 end
 redis.call('hset', pair_key, 'holder', '', 'participant_sid', '', 'checked_at', at)
-redis.call('hdel', pair_key, 'pending', 'pending_at')
+redis.call('hdel', pair_key, 'pending', 'pending_at', 'pending_by')
 return 'ok'
 """
 )
@@ -224,12 +233,12 @@ _MARK_PENDING = (
 local pair_key = key(1)
 local sid, at, expected = arg(1), tonumber(arg(2)), arg(3)
 if not held() then
-  redis.call('hset', pair_key, 'pending', sid, 'pending_at', at)
+  redis.call('hset', pair_key, 'pending', sid, 'pending_at', at, 'pending_by', 'lost-lease')
   return 'lost'
 end
 local pending = redis.call('hget', pair_key, 'pending') or ''
 if pending ~= expected then return 'changed' end
-redis.call('hset', pair_key, 'pending', sid, 'pending_at', at)
+redis.call('hset', pair_key, 'pending', sid, 'pending_at', at, 'pending_by', 'job')
 return 'ok'
 """
 )
@@ -237,13 +246,13 @@ return 'ok'
 _PRE_EVENT_PENDING = """
 local holder = redis.call('hget', KEYS[1], 'holder') or ''
 if holder == ARGV[1] then return 'unchanged' end
-redis.call('hset', KEYS[1], 'pending', ARGV[1], 'pending_at', ARGV[2])
+redis.call('hset', KEYS[1], 'pending', ARGV[1], 'pending_at', ARGV[2], 'pending_by', 'pre-event')
 return 'ok'
 """
 
 _CLEAR_PENDING = """
 if (redis.call('hget', KEYS[1], 'pending') or '') == ARGV[1] then
-  redis.call('hdel', KEYS[1], 'pending', 'pending_at')
+  redis.call('hdel', KEYS[1], 'pending', 'pending_at', 'pending_by')
   return 'ok'
 end
 return 'unchanged'
@@ -324,7 +333,7 @@ if final then
       redis.call('hset', pair_key, 'holder', '', 'participant_sid', '', 'released_from', sid,
         'released_at', at, 'released_participant', '')
     end
-    if (p[2] or '') == sid then redis.call('hdel', pair_key, 'pending', 'pending_at') end
+    if (p[2] or '') == sid then redis.call('hdel', pair_key, 'pending', 'pending_at', 'pending_by') end
   end
   redis.call('del', pairs_key, members_key)
 end
@@ -370,6 +379,8 @@ class Ledger:
             released_participant=_text(get("released_participant")),
             pending=_text(get("pending")),
             checked_at=_number(get("checked_at")),
+            pending_at=_number(get("pending_at")),
+            pending_by=_text(get("pending_by")),
         )
 
     def conversation(self, sid: str) -> ConversationRecord:

@@ -4,8 +4,10 @@
 (409: Twilio would answer 50416), and, when the conflict policy can resolve it (`move`, or
 `close-stale` for a holder that looks idle), a participant-add job is enqueued that deals with the
 holder on Twilio's facts and adds the pair; a participant already here is refused as
-`already_present`. Anything else is let through, and an allowed pair is marked pending for that
-conversation (one write), so an add racing the SDK add's post-event asks Twilio first.
+`already_present`, and one a Bindery job is creating right now (its pending mark younger than a
+job's timeout) as `being_added` (or `pair_being_added`, elsewhere): the job's create would meet the
+SDK's. Anything else is let through, and an allowed pair is marked pending for that conversation
+(one write), so an add racing the SDK add's post-event asks Twilio first.
 
 `onConversationAdd` with a binding (an inbound message about to autocreate a conversation): the
 pair is marked pending the same way.
@@ -38,15 +40,24 @@ class Answer:
 
 
 def participant_add(rt: Runtime, event: ParticipantAdd) -> Answer:
-    ledger, conversation = rt.ledger, event.conversation_sid
+    ledger, conversation, now = rt.ledger, event.conversation_sid, rt.clock.now()
+    in_flight = rt.settings.job_timeout  # a job's create is answered within its run
     if not (event.address and event.proxy_address):
-        if event.identity and ledger.has_identity(conversation, event.identity):
+        member = ledger.member(conversation, event.identity) if event.identity else None
+        if member is not None and member.present:
             return Answer(REFUSED, {"reason": "already_present", "identity": event.identity})
+        if member is not None and member.pending and now - member.at < in_flight:
+            return Answer(REFUSED, {"reason": "being_added", "identity": event.identity})
         return Answer(LET_THROUGH)
     pair_id = keys.pair_id(event.address, event.proxy_address)
     pair = ledger.pair(pair_id)
     if pair is None or not pair.held:
-        ledger.mark_pending_for_pre_event(pair_id, conversation, rt.clock.now())
+        target = pair.being_added(now, in_flight) if pair is not None else ""
+        if target == conversation:
+            return Answer(REFUSED, {"reason": "being_added"})
+        if target:
+            return Answer(REFUSED, {"reason": "pair_being_added", "holder": target})
+        ledger.mark_pending_for_pre_event(pair_id, conversation, now)
         return Answer(LET_THROUGH)
     if pair.holder == conversation:
         return Answer(REFUSED, {"reason": "already_present"})

@@ -137,3 +137,33 @@ def test_a_job_whose_lease_ran_out_does_not_overwrite_newer_knowledge(world):
     answer = add(world, third, address=CUSTOMER, proxy_address=PROXY, policy="reject")
     assert answer["outcome"] == "conflict" and answer["holder"] == second
     assert world.twilio.errors[50416] == 0
+
+
+def test_an_sdk_add_racing_bindery_s_create_is_refused_by_the_pre_event(world):
+    """Found by the interleaving test: an SDK add of the pair, let through while a job was about to
+    create it, made the job's create meet a 50437 (here) or a 50416 (elsewhere)."""
+    sid, other = known_conversation(world), known_conversation(world)
+    job = world.start("add", lambda: add(world, sid, address=CUSTOMER, proxy_address=PROXY))
+    job.run_until("twilio:participant.create")
+    here, added_here = world.sdk_add(sid, address=CUSTOMER, proxy_address=PROXY)
+    elsewhere, added_elsewhere = world.sdk_add(other, address=CUSTOMER, proxy_address=PROXY)
+
+    assert (here.status_code, here.json) == (409, {"reason": "being_added"})
+    assert (elsewhere.status_code, elsewhere.json) == (
+        409,
+        {"reason": "pair_being_added", "holder": sid},
+    )
+    assert added_here is None and added_elsewhere is None
+    assert job.finish()["outcome"] == "added"
+    assert sum(world.twilio.errors.values()) == 0
+
+
+def test_an_sdk_add_of_an_identity_being_added_is_refused_by_the_pre_event(world):
+    sid = known_conversation(world)
+    job = world.start("add", lambda: add(world, sid, identity="agent-1"))
+    job.run_until("twilio:participant.create")
+    pre, added = world.sdk_add(sid, identity="agent-1")
+
+    assert (pre.status_code, pre.json["reason"], added) == (409, "being_added", None)
+    assert job.finish()["outcome"] == "added"
+    assert world.twilio.errors[50433] == 0

@@ -518,7 +518,9 @@ class World:
         from webhooks import create_app
 
         if not hasattr(self, "_web"):
-            self._web = create_app(self.settings, connection=self.redis).test_client()
+            self._web = create_app(
+                self.settings, connection=self.redis, clock=RuntimeClock(self.clock)
+            ).test_client()
         url = "http://localhost/twilio/conversations/pre"
         signature = sign(url, params, self.settings.twilio_auth_token)
         return self._web.post(url, data=params, headers={"X-Twilio-Signature": signature})
