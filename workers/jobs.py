@@ -145,3 +145,13 @@ def reconcile_ledger(rt) -> dict:
 
     differences = reconcile.run(rt)
     return {"outcome": "reconciled", "differences": len(differences)}
+
+
+@_no_retry_on_permanent
+def replay_failed(
+    rt, batch_id: str, conversation: str = "", code: int = 0, kind: str = "", since: float = 0.0
+) -> dict:
+    """The console's "replay all matching": replay each matching failed job, with progress."""
+    from workers import replay_batch
+
+    return replay_batch.run(rt, batch_id, conversation, code, kind, since)
