@@ -24,7 +24,8 @@ class Services:
     def __init__(self, settings: Settings, connection: redis.Redis):
         self.settings = settings
         self.redis = connection
-        # The web side uses the runtime's Redis-backed parts only; it never calls Twilio.
+        # The web side uses the runtime's Redis-backed parts; it calls Twilio only when an operator
+        # asks the console for Twilio's view of a conversation.
         self.runtime = Runtime(settings, connection)
         self.ledger = self.runtime.ledger
         self.dispatcher = self.runtime.dispatcher
@@ -48,11 +49,12 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.config["BINDERY_SETTINGS"] = settings
     app.extensions["bindery"] = Services(settings, connection or connect(settings.redis_url))
 
-    from webhooks import api, conversations, health
+    from webhooks import api, conversations, health, ops
 
     app.register_blueprint(conversations.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(health.blueprint)
+    ops.init_app(app, settings)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
