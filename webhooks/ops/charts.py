@@ -64,8 +64,8 @@ def colour_of(name: str, index: int) -> str:
 
 
 def _nice_top(value: int) -> int:
-    for step in (1, 2, 5):
-        for power in range(0, 9):
+    for power in range(0, 9):
+        for step in (1, 2, 5):
             top = step * 10**power
             if top >= value:
                 return top
