@@ -14,7 +14,9 @@ the README's (`docs/console/`).
 from __future__ import annotations
 
 import os
+import pty
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -201,3 +203,64 @@ def test_an_operator_replays_what_an_outage_failed(stack, twilio, browser, clock
     browser.open("/ops/failed")
     assert browser.path.startswith("/ops/login")
     print(f"\nconsole browser test: {time.monotonic() - started:.1f} s, {len(seen)} progress reads")
+
+
+def run_bindery(stack, *args: str, terminal: bool) -> tuple[str, str]:
+    """(stdout, stderr) of a `bindery` command, its stderr a pipe or a pseudo-terminal."""
+    if not terminal:
+        result = subprocess.run(
+            [BINDERY, *args], env=stack.env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout, result.stderr
+    controller, device = pty.openpty()
+    try:
+        result = subprocess.run(
+            [BINDERY, *args], env=stack.env, stdout=subprocess.PIPE, stderr=device, timeout=120
+        )
+        os.close(device)
+        device = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: everything was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert result.returncode == 0
+        return result.stdout.decode(), b"".join(chunks).decode(errors="replace")
+    finally:
+        os.close(controller)
+        if device >= 0:
+            os.close(device)
+
+
+def test_long_cli_operations_show_progress_on_a_terminal_and_nothing_when_piped(stack, twilio):
+    for _ in range(3):
+        twilio.conversations.v1.conversations.create()
+    sid = twilio.conversations.v1.conversations.create().sid
+    stack.emulator_post("faults", {"error_rate_500": 1.0, "writes_only": True})
+    stack.wait([stack.add(sid, identity=f"agent-{i}") for i in range(3)], timeout=60)
+    stack.emulator_post("faults", {})
+
+    for args in (
+        ["reconcile", "--dry-run"],
+        ["cleanup", "--dry-run"],
+        ["jobs", "replay", "--all", "--conversation", sid],
+    ):
+        out, err = run_bindery(stack, *args, terminal=False)
+        assert err == "", (args, err)
+        assert out.strip()  # the report itself still goes to stdout
+
+    out, err = run_bindery(stack, "reconcile", "--dry-run", terminal=True)
+    assert re.search(r"\r\x1b\[2Kconversations checked: [1-9][0-9]*  [0-9.]+/s", err), err
+    stack.wait_idle()
+    stack.emulator_post("faults", {"error_rate_500": 1.0, "writes_only": True})
+    failed = stack.wait([stack.add(sid, identity=f"agent-{i}") for i in range(3, 5)], timeout=60)
+    assert {f["status"] for f in failed} == {"failed"}
+    stack.emulator_post("faults", {})
+    out, err = run_bindery(stack, "jobs", "replay", "--all", "--conversation", sid, terminal=True)
+    assert "replaying [##############################] 2/2 100%" in err, err
+    assert "replayed 2 job(s): 2 requeued" in out
