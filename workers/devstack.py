@@ -106,6 +106,7 @@ class DevStack:
         redis_url, how, embedded = choose_redis(self.embedded_redis)
         click.echo(f"redis:    {redis_url} ({how})")
         api_token = os.environ.get("BINDERY_API_TOKEN") or "dev-" + secrets.token_hex(8)
+        ops_tokens = os.environ.get("BINDERY_OPS_TOKENS") or "ops-" + secrets.token_hex(12)
         env = {
             **os.environ,
             "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
@@ -113,6 +114,7 @@ class DevStack:
             "TWILIO_API_BASE_URL": f"http://127.0.0.1:{self.emulator_port}",
             "REDIS_URL": redis_url,
             "BINDERY_API_TOKEN": api_token,
+            "BINDERY_OPS_TOKENS": ops_tokens,
             "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bindery-dev-metrics-"),
         }
         web_url = f"http://127.0.0.1:{self.web_port}"
@@ -138,6 +140,8 @@ class DevStack:
             click.echo(f"web:      {web_url}  (webhooks at /twilio/conversations/pre and /post)")
             click.echo(f"api:      {web_url}/api/v1  (Authorization: Bearer {api_token})")
             click.echo(f"metrics:  {web_url}/metrics   readiness: {web_url}/readyz")
+            first_token = ops_tokens.split(",")[0].strip()
+            click.echo(f"console:  {web_url}/ops/  (sign in with the operator token {first_token})")
             click.echo(f"workers:  {self.workers} processes, and the clock")
             click.echo(f"Wrote {STATE_FILE}. In another shell: .venv/bin/bindery demo")
             click.echo("Ctrl-C stops everything.")

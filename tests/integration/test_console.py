@@ -21,11 +21,12 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from emulator.defaults import DEFAULT_AUTH_TOKEN
 from tests.integration.browser import Browser, require_chromium
 from tests.integration.conftest import new_number
-from tests.integration.stack import API_TOKEN, BINDERY, Process
+from tests.integration.stack import API_TOKEN, BINDERY, Process, free_port
 
 OPS_TOKEN = "integration-operator-token-0123"
 STACK = {
@@ -264,3 +265,36 @@ def test_long_cli_operations_show_progress_on_a_terminal_and_nothing_when_piped(
     out, err = run_bindery(stack, "jobs", "replay", "--all", "--conversation", sid, terminal=True)
     assert "replaying [##############################] 2/2 100%" in err, err
     assert "replayed 2 job(s): 2 requeued" in out
+
+
+def test_the_dev_stack_prints_the_console_and_its_token(tmp_path):
+    web, emulator = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BINDERY_OPS_TOKENS")}
+    dev = Process(
+        "dev",
+        [BINDERY, "dev", "--port", str(web), "--emulator-port", str(emulator), "--embedded-redis"],
+        {**env, "PWD": str(tmp_path)},
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "console:" not in dev.output():
+            assert dev.alive() and time.monotonic() < deadline, dev.output()[-3000:]
+            time.sleep(0.2)
+        line = re.search(
+            r"console:  (\S+)  \(sign in with the operator token (\S+)\)", dev.output()
+        )
+        url, token = line.groups()
+        assert url == f"http://127.0.0.1:{web}/ops/"
+        session = requests.Session()
+        form = session.get(url, timeout=10)
+        assert form.url.startswith(f"http://127.0.0.1:{web}/ops/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+        signed_in = session.post(
+            f"http://127.0.0.1:{web}/ops/login",
+            data={"token": token, "csrf_token": csrf},
+            timeout=10,
+        )
+        assert signed_in.status_code == 200 and "Overview" in signed_in.text
+    finally:
+        dev.stop(timeout=30)
