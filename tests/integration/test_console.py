@@ -1,11 +1,12 @@
 """The operator's console in a real browser (headless Chromium) against the real stack: Redis,
 the emulator, gunicorn and RQ workers as processes, and a clock.
 
-An outage (an emulator fault) fails participant-adds; the operator signs in, sees the failures on
-the overview and in the failed list, filters them to one conversation, replays all that match in
-the background and watches the progress, then sees the conversation's participants arrive in
-Twilio, and signs out. The refusals come first: no session, a wrong token, a form without its CSRF
-token. No page ever shows a full phone number or a token.
+An outage (an emulator fault) fails participant-adds, and one of them is then made by hand behind
+Bindery's back. The operator is refused first (no session, a wrong token, a form without its CSRF
+token), then signs in, sees the failures on the overview and in the failed list, filters them to
+one conversation, replays all that match in the background and watches the progress (the add made
+by hand ends `already_present`, never as a duplicate), sees the conversation's participants arrive
+in Twilio, and signs out. No page ever shows a full phone number or a token.
 
 Screenshots go to a temporary folder; with `BINDERY_CONSOLE_SCREENSHOTS=docs/console` they replace
 the README's (`docs/console/`).
@@ -98,6 +99,8 @@ def test_an_operator_replays_what_an_outage_failed(stack, twilio, browser, clock
     jobs.append(stack.add(elsewhere, address=customers[OUTAGE_CUSTOMERS], proxy_address=proxy))
     assert {r["status"] for r in stack.wait(jobs, timeout=90)} == {"failed"}
     stack.emulator_post("faults", {})  # Twilio is back
+    # Meanwhile somebody added the agent by hand: its replay must end already_present.
+    conversations(outage).participants.create(identity="agent-1")
 
     # -- refusals -------------------------------------------------------------------------------
     browser.open("/ops/failed")  # no session: the sign-in form
@@ -171,7 +174,7 @@ def test_an_operator_replays_what_an_outage_failed(stack, twilio, browser, clock
     browser.wait_for(settled, timeout=90, every=0.1, what="the replay to settle")
     assert browser.text("#replay-done") == browser.text("#replay-total") == str(len(jobs) - 1)
     assert browser.find("#replay-bar").get_attribute("value") == str(len(jobs) - 1)
-    assert browser.text("#replay-outcomes") == f"added {len(jobs) - 1}"
+    assert browser.text("#replay-outcomes") == f"added {OUTAGE_CUSTOMERS}, already_present 1"
     states = [state for state, _ in seen]
     assert states[-1] == "done" and [int(v) for _, v in seen] == sorted(int(v) for _, v in seen)
     clean(browser.source)
