@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test unit lint pytest redis install bench bench-quick clean
+.PHONY: dev test unit lint pytest redis browser install bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,25 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Headless Chromium and its driver for the console's browser test (Debian's packages): installed
+# when missing, as root with apt-get; elsewhere a note, and the test is skipped (on CI it fails).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium and chromium-driver for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-liberation \
+	        >/dev/null; \
+	  else \
+	    echo "chromium and chromium-driver are missing and apt-get cannot install them here:" \
+	      "the browser test will be skipped" >&2; \
+	  fi; \
+	fi
+
 # pytest exits 5 when it collected nothing: a suite that ran no test checked nothing, so fail.
 NO_TESTS_FAIL = rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no tests" >&2; exit 1; fi; exit $$rc
 
-pytest: $(STAMP) redis
+pytest: $(STAMP) redis browser
 	@$(BIN)/pytest $(PYTEST_ARGS); $(NO_TESTS_FAIL)
 
 # Everything: lint, then every test (the in-process ones and those that start processes).

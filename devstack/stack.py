@@ -39,8 +39,8 @@ DEV_DATABASE = 15
 default 16, the one least likely to hold anything else)."""
 OWN_KEYS = ("bindery:*", "rq:*")
 """What `--reset` removes: Bindery's keys and RQ's, nothing else of the database."""
-CONSOLE_PATH = "/console"
-"""Where the web app serves the operator console, if it has one; the banner names it only then."""
+CONSOLE_PATH = "/ops/"
+"""Where the web app serves the operator console; the banner names it when it answers."""
 WEBHOOK_FILTERS = [
     "onConversationAdd",
     "onParticipantAdd",
@@ -122,6 +122,8 @@ class DevStack:
     embedded_redis: bool = False
     reset: bool = False
     children: dict[str, Process] = field(default_factory=dict)
+    ops_token: str = ""
+    """The operator console's sign-in token, made up at start unless BINDERY_OPS_TOKENS is set."""
 
     def check(self) -> None:
         """Everything that can refuse the start, before anything is printed, written or started."""
@@ -151,6 +153,8 @@ class DevStack:
                 removed = reset(choice.url)
                 click.echo(f"reset:    removed {removed} keys ({', '.join(OWN_KEYS)})")
             api_token = os.environ.get("BINDERY_API_TOKEN") or "dev-" + secrets.token_hex(8)
+            ops_tokens = os.environ.get("BINDERY_OPS_TOKENS") or "ops-" + secrets.token_hex(12)
+            self.ops_token = ops_tokens.split(",")[0].strip()
             web_url = f"http://127.0.0.1:{self.web_port}"
             emulator_url = f"http://127.0.0.1:{self.emulator_port}"
             env = {
@@ -160,6 +164,7 @@ class DevStack:
                 "TWILIO_API_BASE_URL": emulator_url,
                 "REDIS_URL": choice.url,
                 "BINDERY_API_TOKEN": api_token,
+                "BINDERY_OPS_TOKENS": ops_tokens,
                 "PROMETHEUS_MULTIPROC_DIR": metrics_directory,
             }
             self._start("emulator", ["emulator", "--port", str(self.emulator_port)], env)
@@ -197,7 +202,9 @@ class DevStack:
         click.echo(f"metrics:  {web}/metrics  (the same Authorization header)")
         click.echo(f"ready:    {web}/readyz")
         if self._serves(web + CONSOLE_PATH):
-            click.echo(f"console:  {web}{CONSOLE_PATH}")
+            click.echo(
+                f"console:  {web}{CONSOLE_PATH}  (sign in with the operator token {self.ops_token})"
+            )
         click.echo(f"workers:  {self.workers} processes, and the clock")
         click.echo(
             f"Wrote {local_stack.STATE_FILE}: `bindery demo`, `jobs`, `status`, `cleanup` and "

@@ -33,13 +33,13 @@ class Services:
     ):
         self.settings = settings
         self.redis = connection
-        # The web side uses the runtime's Redis-backed parts only; it never calls Twilio, and
-        # reads Twilio's clock as the workers publish it.
+        # The web side reads Twilio's clock as the workers publish it, and calls Twilio only when
+        # an operator asks the console for Twilio's view of a conversation.
         self.runtime = Runtime.build(
             settings,
             connection,
             clock=clock or PublishedTwilioClock(connection),
-            calls_twilio=False,
+            calls_twilio=bool(settings.twilio_account_sid and settings.twilio_auth_token),
         )
         # Pre-events answer within Twilio's budget, so they have a client with a short timeout.
         self.pre_event_runtime = Runtime.build(
@@ -83,11 +83,12 @@ def create_app(
         pre_event_connection = connection
     app.extensions["bindery"] = Services(settings, connection, pre_event_connection, clock)
 
-    from webhooks import api, conversations, health
+    from webhooks import api, conversations, health, ops
 
     app.register_blueprint(conversations.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(health.blueprint)
+    ops.init_app(app, settings)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

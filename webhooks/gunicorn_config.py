@@ -21,5 +21,9 @@ def child_exit(server, worker):
 def post_fork(server, worker):
     logs.configure(
         os.environ.get("BINDERY_LOG_LEVEL", "INFO"),
-        secrets=(os.environ.get("TWILIO_AUTH_TOKEN", ""), os.environ.get("BINDERY_API_TOKEN", "")),
+        secrets=(
+            os.environ.get("TWILIO_AUTH_TOKEN", ""),
+            os.environ.get("BINDERY_API_TOKEN", ""),
+            *(t.strip() for t in os.environ.get("BINDERY_OPS_TOKENS", "").split(",")),
+        ),
     )

@@ -19,6 +19,7 @@ CLOSE_IF_INACTIVE = _MODULE + "close_if_inactive"
 CLOSE_IF_STALE = _MODULE + "close_if_stale"
 CLEANUP = _MODULE + "cleanup_stale"
 RECONCILE = _MODULE + "reconcile_ledger"
+REPLAY_FAILED = _MODULE + "replay_failed"
 
 # Post-events, named after Twilio's.
 ON_CONVERSATION_ADDED = _MODULE + "on_conversation_added"
@@ -73,6 +74,16 @@ def close_inactive_job_id(conversation_sid: str, inactive_since: float) -> str:
 def cleanup_close_job_id(conversation_sid: str, scan_started: float) -> str:
     """One close per conversation per scan (a later scan may try again: the close re-checks)."""
     return stable_id("cleanup-close", conversation_sid, repr(float(int(scan_started))))
+
+
+def replay_batch_job_id(batch_id: str) -> str:
+    """The console's background "replay all matching" run."""
+    return f"replay-batch-{batch_id}"
+
+
+def policy_retry_job_id(job_id: str, policy: str) -> str:
+    """A conflict's add, asked for again with another policy (one per job and policy)."""
+    return stable_id("policy-retry", job_id, policy)
 
 
 def schedule_job_id(name: str, window: int) -> str:

@@ -100,5 +100,21 @@ def pair_pattern() -> str:
     return f"{PREFIX}pair:*"
 
 
+def replay_batch(batch_id: str) -> str:
+    """Hash: one background "replay all matching" run: its filters, state, total, done, and the
+    count of each replay result (`result:requeued`, ...)."""
+    return f"{PREFIX}replay:{batch_id}"
+
+
+def replay_batch_jobs(batch_id: str) -> str:
+    """List of the job ids a replay batch requeued."""
+    return f"{PREFIX}replay:{batch_id}:jobs"
+
+
+def replay_batches() -> str:
+    """Sorted set of replay batch ids, scored by when an operator asked for them."""
+    return f"{PREFIX}replays"
+
+
 QUEUE_NAME = "bindery"
 """The RQ queue; RQ stores it as `rq:queue:bindery`."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONFLICT_POLICIES = ("reject", "reuse", "close-stale", "move")
+OPS_TOKEN_MIN_LENGTH = 16
+"""Characters an operator token needs at least: it is the console's only credential."""
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -76,6 +78,11 @@ class Settings:
     (this + 60 s) runs out, at the next maintenance pass (every 15 s): within 2 minutes at 40 s."""
     max_retries: int = field(default=8, metadata={"env": "BINDERY_MAX_RETRIES"})
     """Attempts after the first for a job that failed with a retryable error."""
+    ops_tokens: tuple[str, ...] = field(
+        default=(), repr=False, metadata={"env": "BINDERY_OPS_TOKENS", "secret": True}
+    )
+    """Tokens that sign an operator in to the console under /ops (comma-separated, each at least
+    OPS_TOKEN_MIN_LENGTH characters); none: the console lets nobody in."""
 
     @property
     def development(self) -> bool:
@@ -138,6 +145,10 @@ class Settings:
             raise SettingsError(
                 f"BINDERY_CONFLICT_POLICY: {self.conflict_policy!r} must be one of "
                 + ", ".join(CONFLICT_POLICIES)
+            )
+        if any(len(token) < OPS_TOKEN_MIN_LENGTH for token in self.ops_tokens):
+            raise SettingsError(
+                f"BINDERY_OPS_TOKENS: each token must be at least {OPS_TOKEN_MIN_LENGTH} characters"
             )
         if self.lock_ttl < 1:
             raise SettingsError("BINDERY_LOCK_TTL must be at least 1 second")

@@ -3,22 +3,28 @@ payloads, Bindery's keys under `bindery:`, and logs free of secrets, signatures 
 
 The route tests enumerate the Flask url_map, so a route added later is checked without anyone
 remembering to add it here: it must refuse a missing or wrong token unless it is one of the
-reviewed exceptions below.
+reviewed exceptions below. The operator's console (`/ops`) is opened by a signed session cookie
+instead: each of its routes must refuse every request without a valid session, whatever token it
+carries, and every POST without the session's CSRF token.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
+import time
 import zlib
 from urllib.parse import urlencode
 
 import fakeredis
 import pytest
+from flask.sessions import SecureCookieSessionInterface
 from twilio.request_validator import RequestValidator
 
 from tests.conftest import ACCOUNT_SID, API_TOKEN, AUTH_TOKEN, make_settings
 from webhooks import create_app
+from webhooks.ops.session import fingerprint
 from workers.settings import Settings, SettingsError
 
 CH = "CH" + "c" * 32
@@ -26,6 +32,13 @@ SIGNED = "/twilio/"
 """Twilio's webhooks: protected by X-Twilio-Signature, not by the token."""
 PUBLIC = {"/healthz", "/readyz"}
 """Probes an orchestrator calls without credentials; they must say nothing secret."""
+SESSION = "/ops"
+"""The operator's console: opened by a session cookie (signed in with an operator token)."""
+SESSION_PUBLIC = {"/ops/login", "/ops/static/<path:filename>"}
+"""The sign-in form and the CSS and JavaScript it wears: they must say nothing secret."""
+SESSION_JSON = {"/ops/replays/<batch_id>/progress"}
+"""Read by the console's JavaScript: refused with a JSON 401 instead of a redirect."""
+OPS_TOKEN = "operator-token-0123456789"
 WRONG_TOKENS = [
     {},
     {"Authorization": ""},
@@ -53,6 +66,7 @@ FORM = {
 
 def make_app(**overrides):
     connection = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    overrides.setdefault("ops_tokens", (OPS_TOKEN,))  # an open console: refusals must be earned
     return create_app(make_settings(**overrides), connection=connection), connection
 
 
@@ -93,7 +107,9 @@ def test_every_route_refuses_a_missing_or_wrong_token(rule, method, path):
     body = {"identity": "agent-1", "state": "closed"}
     for headers in WRONG_TOKENS:
         response = client.open(path, method=method, json=body, headers=headers)
-        if rule.startswith(SIGNED):
+        if rule.startswith(SESSION):
+            assert_needs_a_session(rule, method, response)
+        elif rule.startswith(SIGNED):
             assert response.status_code == 403, (headers, response.status_code)
         elif rule in PUBLIC:
             assert response.status_code in (200, 503), (headers, response.status_code)
@@ -102,6 +118,119 @@ def test_every_route_refuses_a_missing_or_wrong_token(rule, method, path):
         else:
             assert response.status_code == 401, (headers, response.status_code)
             assert response.headers.get("WWW-Authenticate") == "Bearer"
+    assert queued(connection) == 0
+
+
+def assert_needs_a_session(rule: str, method: str, response) -> None:
+    text = response.get_data(as_text=True)
+    for secret in (API_TOKEN, AUTH_TOKEN, OPS_TOKEN):
+        assert secret not in text
+    if rule == "/ops/login":
+        # The form answers; posting it without its CSRF token (and a right token) is refused.
+        assert response.status_code == (200 if method == "GET" else 403), response.status_code
+    elif rule in SESSION_PUBLIC:
+        assert response.status_code in (200, 404), response.status_code
+    elif rule in SESSION_JSON:
+        assert response.status_code == 401 and response.json == {"error": "sign in first"}
+    elif method == "GET":
+        assert response.status_code == 303, (rule, response.status_code)
+        assert response.headers["Location"].startswith("/ops/login?next=/ops/")
+    else:
+        assert response.status_code == 401, (rule, response.status_code)
+
+
+CONSOLE_ROUTES = [p for p in ROUTES if p.values[0].startswith(SESSION)]
+CONSOLE_ACTIONS = [p for p in CONSOLE_ROUTES if p.values[1] == "POST"]
+
+
+def _session_cookie(app, **fields) -> str:
+    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    return serializer.dumps(fields)
+
+
+def _signed_in(app):
+    client = app.test_client()
+    form = client.get("/ops/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    response = client.post("/ops/login", data={"token": OPS_TOKEN, "csrf_token": csrf})
+    assert response.status_code == 303
+    page = client.get("/ops/lookup").get_data(as_text=True)
+    return client, re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def _refusals(app) -> dict[str, tuple[dict, str]]:
+    """Requests that must not open the console: each its headers and its session cookie."""
+    other, _ = make_app(ops_tokens=("another-deployment-token-0",))
+    now = time.time()
+    operator = fingerprint(OPS_TOKEN)
+
+    def cookie(value: str) -> tuple[dict, str]:
+        return {}, value
+
+    return {
+        "no session": ({}, ""),
+        "the ops token as a bearer token": ({"Authorization": f"Bearer {OPS_TOKEN}"}, ""),
+        "the API token": ({"Authorization": f"Bearer {API_TOKEN}"}, ""),
+        "the ops token as a cookie": cookie(OPS_TOKEN),
+        "an unsigned cookie": cookie(base64.urlsafe_b64encode(b'{"operator":"x"}').decode()),
+        "a session before sign-in": cookie(_session_cookie(app, csrf="c")),
+        "an expired session": cookie(
+            _session_cookie(app, operator=operator, signed_in_at=now - 9 * 3600, csrf="c")
+        ),
+        "a session of another deployment": cookie(
+            _session_cookie(other, operator=operator, signed_in_at=now, csrf="c")
+        ),
+        "a session of an unknown operator": cookie(
+            _session_cookie(app, operator="f" * 12, signed_in_at=now, csrf="c")
+        ),
+    }
+
+
+def test_the_refused_sessions_differ_from_a_valid_one_only_where_they_say():
+    app, _ = make_app()
+    client = app.test_client()
+    valid = _session_cookie(app, operator=fingerprint(OPS_TOKEN), signed_in_at=time.time())
+    client.set_cookie("bindery_ops", valid, path="/ops")
+    assert client.get("/ops/").status_code == 200
+
+
+@pytest.mark.parametrize(("rule", "method", "path"), CONSOLE_ROUTES)
+def test_every_console_route_needs_a_session(rule, method, path):
+    app, connection = make_app()
+    for name, (headers, cookie) in _refusals(app).items():
+        client = app.test_client()
+        if cookie:
+            client.set_cookie("bindery_ops", cookie, path="/ops")
+        response = client.open(path, method=method, data={"csrf_token": "c"}, headers=headers)
+        if rule in SESSION_PUBLIC:
+            assert response.status_code in (200, 401, 403, 404), (name, response.status_code)
+            assert client.get("/ops/").status_code == 303, name  # and no session came of it
+            continue
+        assert response.status_code in (303, 401), (name, response.status_code)
+        assert_needs_a_session(rule, method, response)
+    assert queued(connection) == 0
+    if rule in SESSION_PUBLIC:
+        return
+    # The same route opens with a session: the refusals above were the session's doing.
+    client, csrf = _signed_in(app)
+    response = client.open(path, method=method, data={"csrf_token": csrf})
+    assert response.status_code not in (401, 403), response.status_code
+
+
+@pytest.mark.parametrize(("rule", "method", "path"), CONSOLE_ACTIONS)
+def test_every_console_action_needs_the_csrf_token(rule, method, path):
+    app, connection = make_app()
+    client, csrf = _signed_in(app)
+    for data, headers in (
+        ({}, {}),
+        ({"csrf_token": ""}, {}),
+        ({"csrf_token": csrf[:-1]}, {}),
+        ({"csrf_token": csrf + "x"}, {}),
+        ({}, {"X-CSRF-Token": "forged"}),
+    ):
+        response = client.open(path, method=method, data=data, headers=headers)
+        assert response.status_code == 403, (data, headers, response.status_code)
+        assert "CSRF" in response.get_data(as_text=True)
     assert queued(connection) == 0
 
 

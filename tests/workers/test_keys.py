@@ -35,3 +35,9 @@ def test_pair_ids_are_exact():
 
 def test_queue_name_is_bindery(fake_redis):
     assert Queue(keys.QUEUE_NAME, connection=fake_redis).key == "rq:queue:bindery"
+
+
+def test_console_keys_are_pinned():
+    assert keys.replay_batch("0123456789abcdef") == "bindery:replay:0123456789abcdef"
+    assert keys.replay_batch_jobs("0123456789abcdef") == "bindery:replay:0123456789abcdef:jobs"
+    assert keys.replay_batches() == "bindery:replays"

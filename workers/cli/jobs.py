@@ -6,6 +6,7 @@ import click
 
 from workers import failures
 from workers.cli.common import emit_json, runtime, since, table, when
+from workers.cli.progress import Progress
 
 FAILED_COLUMNS = ["id", "kind", "conversation", "pair", "code", "error", "attempts", "failed_at"]
 
@@ -93,10 +94,11 @@ def replay(
             click.echo(f"  {job_id}")
         return
     results: dict[str, int] = {}
-    with click.progressbar(job_ids, label="replaying", file=click.get_text_stream("stderr")) as bar:
-        for job_id in bar:
+    with Progress("replaying", total=len(job_ids)) as progress:
+        for job_id in job_ids:
             status = failures.replay(rt, job_id)
             results[status] = results.get(status, 0) + 1
+            progress()
     summary = ", ".join(f"{count} {status}" for status, count in sorted(results.items()))
     click.echo(f"replayed {len(job_ids)} job(s): {summary or 'nothing to do'}")
 

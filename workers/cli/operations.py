@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from workers import cleanup as cleanup_module
 from workers import reconcile as reconcile_module
 from workers import status as status_module
 from workers.cli.common import duration, emit_json, runtime, table, when
-
-
-class _Progress:
-    """A live count on stderr, for scans whose length is not known up front."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self.count = 0
-
-    def __call__(self) -> None:
-        self.count += 1
-        if self.count % 25 == 0:
-            sys.stderr.write(f"\r{self.label}: {self.count}")
-            sys.stderr.flush()
-
-    def done(self) -> None:
-        sys.stderr.write(f"\r{self.label}: {self.count}\n")
+from workers.cli.progress import Progress
 
 
 @click.command()
@@ -48,7 +30,7 @@ def cleanup(dry_run: bool, stale_after: str | None, rate: float, as_json: bool) 
     """Close conversations idle longer than the stale limit, through state-change jobs."""
     rt = runtime("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
     limit = duration(stale_after, "--stale-after") if stale_after else None
-    progress = _Progress("conversations scanned")
+    progress = Progress("conversations scanned")
     report = cleanup_module.run(rt, stale_after=limit, dry_run=dry_run, rate=rate, seen=progress)
     progress.done()
     if as_json:
@@ -76,7 +58,7 @@ def reconcile(dry_run: bool, as_json: bool) -> None:
     """Compare the binding ledger with Twilio (conversations, states, participants), report every
     difference, and repair the ledger."""
     rt = runtime("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
-    progress = _Progress("conversations checked")
+    progress = Progress("conversations checked")
     differences = reconcile_module.run(rt, dry_run=dry_run, seen=progress)
     progress.done()
     if as_json:
