@@ -209,8 +209,8 @@ def create_conversation(service_sid: str | None = None) -> Response:
         timer_closed=form.get("Timers.Closed"),
         origin=_origin(),
     )
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.conversation(_account(), conversation, prefix), 201)
+    scope = resources.Scope(service_sid)
+    return _json(resources.conversation(_account(), conversation, scope), 201)
 
 
 @_route("/Conversations", "conversations.list", "GET")
@@ -226,11 +226,11 @@ def list_conversations(service_sid: str | None = None) -> Response:
     items = _engine().store.list_conversations(
         _service(service_sid), state=args.get("State") or None, start=start, end=end
     )
-    account, prefix = _account(), resources.prefix_for(service_sid)
+    account, scope = _account(), resources.Scope(service_sid)
     return _list(
         "conversations",
         items,
-        lambda c: resources.conversation(account, c, prefix),
+        lambda c: resources.conversation(account, c, scope),
         position=lambda c: c.seq,
         filters=filters,
     )
@@ -239,8 +239,8 @@ def list_conversations(service_sid: str | None = None) -> Response:
 @_route("/Conversations/<sid>", "conversations.fetch", "GET")
 def fetch_conversation(sid: str, service_sid: str | None = None) -> Response:
     conversation = _engine().store.get_conversation(_service(service_sid), sid)
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.conversation(_account(), conversation, prefix))
+    scope = resources.Scope(service_sid)
+    return _json(resources.conversation(_account(), conversation, scope))
 
 
 @_route("/Conversations/<sid>", "conversations.update", "POST")
@@ -259,8 +259,8 @@ def update_conversation(sid: str, service_sid: str | None = None) -> Response:
         timer_closed=_given("Timers.Closed"),
         origin=_origin(),
     )
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.conversation(_account(), conversation, prefix))
+    scope = resources.Scope(service_sid)
+    return _json(resources.conversation(_account(), conversation, scope))
 
 
 @_route("/Conversations/<sid>", "conversations.delete", "DELETE")
@@ -285,18 +285,18 @@ def create_participant(conversation: str, service_sid: str | None = None) -> Res
         role_sid=form.get("RoleSid"),
     )
     participant = engine.store.add_participant(service, conversation, spec, origin=_origin())
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.participant(_account(), participant, prefix), 201)
+    scope = resources.Scope(service_sid)
+    return _json(resources.participant(_account(), participant, scope), 201)
 
 
 @_route("/Conversations/<conversation>/Participants", "participants.list", "GET")
 def list_participants(conversation: str, service_sid: str | None = None) -> Response:
     items = _engine().store.list_participants(_service(service_sid), conversation)
-    account, prefix = _account(), resources.prefix_for(service_sid)
+    account, scope = _account(), resources.Scope(service_sid)
     return _list(
         "participants",
         items,
-        lambda p: resources.participant(account, p, prefix),
+        lambda p: resources.participant(account, p, scope),
         position=lambda p: p.seq,
     )
 
@@ -304,8 +304,8 @@ def list_participants(conversation: str, service_sid: str | None = None) -> Resp
 @_route("/Conversations/<conversation>/Participants/<sid>", "participants.fetch", "GET")
 def fetch_participant(conversation: str, sid: str, service_sid: str | None = None) -> Response:
     participant = _engine().store.get_participant(_service(service_sid), conversation, sid)
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.participant(_account(), participant, prefix))
+    scope = resources.Scope(service_sid)
+    return _json(resources.participant(_account(), participant, scope))
 
 
 @_route("/Conversations/<conversation>/Participants/<sid>", "participants.update", "POST")
@@ -325,8 +325,8 @@ def update_participant(conversation: str, sid: str, service_sid: str | None = No
         last_read_timestamp=_given("LastReadTimestamp"),
         origin=_origin(),
     )
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.participant(_account(), participant, prefix))
+    scope = resources.Scope(service_sid)
+    return _json(resources.participant(_account(), participant, scope))
 
 
 @_route("/Conversations/<conversation>/Participants/<sid>", "participants.delete", "DELETE")
@@ -352,8 +352,8 @@ def create_message(conversation: str, service_sid: str | None = None) -> Respons
         attributes=form.get("Attributes"),
         origin=_origin(),
     )
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.message(_account(), message, prefix), 201)
+    scope = resources.Scope(service_sid)
+    return _json(resources.message(_account(), message, scope), 201)
 
 
 @_route("/Conversations/<conversation>/Messages", "messages.list", "GET")
@@ -364,11 +364,11 @@ def list_messages(conversation: str, service_sid: str | None = None) -> Response
     items = _engine().store.list_messages(_service(service_sid), conversation)
     if order == "desc":
         items.reverse()
-    account, prefix = _account(), resources.prefix_for(service_sid)
+    account, scope = _account(), resources.Scope(service_sid)
     return _list(
         "messages",
         items,
-        lambda m: resources.message(account, m, prefix),
+        lambda m: resources.message(account, m, scope),
         position=lambda m: m.seq,
         filters=[("Order", order)] if "Order" in request.args else [],
         descending=order == "desc",
@@ -378,8 +378,8 @@ def list_messages(conversation: str, service_sid: str | None = None) -> Response
 @_route("/Conversations/<conversation>/Messages/<sid>", "messages.fetch", "GET")
 def fetch_message(conversation: str, sid: str, service_sid: str | None = None) -> Response:
     message = _engine().store.get_message(_service(service_sid), conversation, sid)
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.message(_account(), message, prefix))
+    scope = resources.Scope(service_sid)
+    return _json(resources.message(_account(), message, scope))
 
 
 # -- participant conversations ----------------------------------------------------------------
@@ -395,12 +395,12 @@ def list_participant_conversations(service_sid: str | None = None) -> Response:
     items = _engine().store.participant_conversations(
         _service(service_sid), address=address or None, identity=identity or None
     )
-    account, prefix = _account(), resources.prefix_for(service_sid)
+    account, scope = _account(), resources.Scope(service_sid)
     filters = [("Address", address)] if address else [("Identity", identity or "")]
     return _list(
         "conversations",
         items,
-        lambda pc: resources.participant_conversation(account, pc[0], pc[1], prefix),
+        lambda pc: resources.participant_conversation(account, pc[0], pc[1], scope),
         position=lambda pc: pc[0].seq,
         filters=filters,
         max_size=MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE,
