@@ -19,9 +19,9 @@ from emulator.clock import parse_date
 from emulator.defaults import MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE
 from emulator.engine import Engine
 from emulator.errors import InvalidParameter
-from emulator.events import Origin
 from emulator.paging import PageRequest, paginate
 from emulator.store import UNSET, ParticipantSpec
+from emulator.webhook_events import Origin
 
 blueprint = Blueprint("api", __name__)
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from emulator import events
+from emulator import webhook_events
 from emulator.clock import Clock
 from emulator.config import EmulatorConfig
 from emulator.errors import ConversationClosed
-from emulator.events import Event, Origin
 from emulator.limits import Faults, Limits
 from emulator.stats import Stats
 from emulator.store import CLOSED, Message, ParticipantSpec, Store
+from emulator.webhook_events import Event, Origin
 from emulator.webhooks import PreOutcome, Target, WebhookSender
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class Engine:
         if conversation.state == CLOSED:
             raise ConversationClosed()
         origin = Origin.sdk(client_identity)
-        pre = events.participant_event(
+        pre = webhook_events.participant_event(
             self.config.account_sid,
             "onParticipantAdd",
             conversation,
@@ -184,7 +184,7 @@ class Engine:
                 date_created=self.clock.now(),
                 date_updated=self.clock.now(),
             )
-            pre = events.message_event(
+            pre = webhook_events.message_event(
                 account_sid, "onMessageAdd", conversation, provisional, origin
             )
         else:
@@ -192,7 +192,7 @@ class Engine:
             participant = ParticipantSpec(address=address, proxy_address=proxy_address).provisional(
                 draft
             )
-            pre = events.conversation_event(
+            pre = webhook_events.conversation_event(
                 account_sid,
                 "onConversationAdd",
                 draft,

@@ -15,10 +15,10 @@ import heapq
 import itertools
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from emulator import bindings, events
+from emulator import bindings, webhook_events
 from emulator.bindings import Binding
 from emulator.clock import Clock, parse_duration
 from emulator.defaults import MIN_TIMER_CLOSED, MIN_TIMER_INACTIVE
@@ -34,103 +34,24 @@ from emulator.errors import (
     TimersRequireState,
     UniqueNameTaken,
 )
-from emulator.events import Event, Origin
+from emulator.records import (
+    ACTIVE,
+    CLOSED,
+    INACTIVE,
+    STATES,
+    UNSET,
+    Conversation,
+    Message,
+    Participant,
+    Service,
+    Unset,
+    WebhookConfig,
+)
 from emulator.sids import new_sid
+from emulator.webhook_events import Event, Origin
 
-ACTIVE, INACTIVE, CLOSED = "active", "inactive", "closed"
-STATES = (ACTIVE, INACTIVE, CLOSED)
 WEBHOOK_METHODS = ("GET", "POST")
 WEBHOOK_TARGETS = ("webhook", "flex")
-
-
-class _Unset:
-    """Marks a parameter the request did not carry (None means "given, empty")."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET = _Unset()
-
-
-@dataclass
-class WebhookConfig:
-    """A service's or the account's webhook configuration. No filters: nothing is sent."""
-
-    pre_webhook_url: str | None = None
-    post_webhook_url: str | None = None
-    filters: tuple[str, ...] = ()
-    method: str = "POST"
-    target: str = "webhook"
-
-
-@dataclass
-class Service:
-    sid: str
-    seq: int
-    friendly_name: str | None
-    date_created: datetime
-    date_updated: datetime
-    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
-
-
-@dataclass
-class Participant:
-    sid: str
-    conversation_sid: str
-    service_sid: str
-    seq: int
-    identity: str | None
-    attributes: str
-    role_sid: str | None
-    binding: Binding | None
-    projected_address: str | None
-    """A chat participant's projected address (an SMS participant's is on its binding)."""
-    user_sid: str | None
-    date_created: datetime | None
-    date_updated: datetime | None
-    last_read_message_index: int | None = None
-    last_read_timestamp: str | None = None
-
-
-@dataclass(frozen=True)
-class Message:
-    sid: str
-    conversation_sid: str
-    service_sid: str
-    seq: int
-    index: int
-    author: str
-    body: str | None
-    attributes: str
-    participant_sid: str | None
-    date_created: datetime
-    date_updated: datetime
-
-
-@dataclass
-class Conversation:
-    sid: str
-    service_sid: str
-    seq: int
-    friendly_name: str | None
-    unique_name: str | None
-    attributes: str
-    messaging_service_sid: str | None
-    state: str
-    date_created: datetime
-    date_updated: datetime
-    created_by: str | None
-    timer_inactive: timedelta | None = None
-    timer_closed: timedelta | None = None
-    date_inactive: datetime | None = None
-    date_closed: datetime | None = None
-    participants: dict[str, Participant] = field(default_factory=dict, repr=False)
-    messages: list[Message] = field(default_factory=list, repr=False)
-    next_index: int = 0
-
-    def snapshot(self) -> Conversation:
-        return replace(self, participants={}, messages=[])
 
 
 @dataclass(frozen=True)
@@ -268,27 +189,27 @@ class Store:
         self,
         service_sid: str | None,
         *,
-        pre_webhook_url: str | None | _Unset = UNSET,
-        post_webhook_url: str | None | _Unset = UNSET,
-        filters: tuple[str, ...] | _Unset = UNSET,
-        method: str | _Unset = UNSET,
-        target: str | _Unset = UNSET,
+        pre_webhook_url: str | None | Unset = UNSET,
+        post_webhook_url: str | None | Unset = UNSET,
+        filters: tuple[str, ...] | Unset = UNSET,
+        method: str | Unset = UNSET,
+        target: str | Unset = UNSET,
     ) -> WebhookConfig:
-        if not isinstance(method, _Unset) and method.upper() not in WEBHOOK_METHODS:
+        if not isinstance(method, Unset) and method.upper() not in WEBHOOK_METHODS:
             raise InvalidParameter(f"Method: {method!r} must be GET or POST")
-        if not isinstance(target, _Unset) and target not in WEBHOOK_TARGETS:
+        if not isinstance(target, Unset) and target not in WEBHOOK_TARGETS:
             raise InvalidParameter(f"Target: {target!r} must be webhook or flex")
         with self.lock:
             config = self._webhook_config(service_sid)
-            if not isinstance(pre_webhook_url, _Unset):
+            if not isinstance(pre_webhook_url, Unset):
                 config.pre_webhook_url = pre_webhook_url or None
-            if not isinstance(post_webhook_url, _Unset):
+            if not isinstance(post_webhook_url, Unset):
                 config.post_webhook_url = post_webhook_url or None
-            if not isinstance(filters, _Unset):
+            if not isinstance(filters, Unset):
                 config.filters = tuple(filters)
-            if not isinstance(method, _Unset):
+            if not isinstance(method, Unset):
                 config.method = method.upper()
-            if not isinstance(target, _Unset):
+            if not isinstance(target, Unset):
                 config.target = target
             return copy.copy(config)
 
@@ -420,49 +341,49 @@ class Store:
         service_sid: str,
         key: str,
         *,
-        friendly_name: str | None | _Unset = UNSET,
-        unique_name: str | None | _Unset = UNSET,
-        attributes: str | None | _Unset = UNSET,
-        messaging_service_sid: str | None | _Unset = UNSET,
-        state: str | None | _Unset = UNSET,
-        timer_inactive: str | None | _Unset = UNSET,
-        timer_closed: str | None | _Unset = UNSET,
+        friendly_name: str | None | Unset = UNSET,
+        unique_name: str | None | Unset = UNSET,
+        attributes: str | None | Unset = UNSET,
+        messaging_service_sid: str | None | Unset = UNSET,
+        state: str | None | Unset = UNSET,
+        timer_inactive: str | None | Unset = UNSET,
+        timer_closed: str | None | Unset = UNSET,
         origin: Origin,
     ) -> Conversation:
-        new_state = None if isinstance(state, _Unset) or not state else _check_state(state)
+        new_state = None if isinstance(state, Unset) or not state else _check_state(state)
         inactive = (
             UNSET
-            if isinstance(timer_inactive, _Unset)
+            if isinstance(timer_inactive, Unset)
             else _timer(timer_inactive, "Timers.Inactive", MIN_TIMER_INACTIVE)
         )
         closed = (
             UNSET
-            if isinstance(timer_closed, _Unset)
+            if isinstance(timer_closed, Unset)
             else _timer(timer_closed, "Timers.Closed", MIN_TIMER_CLOSED)
         )
         with self.lock:
             conversation = self._conversation(service_sid, key)
             if conversation.state == CLOSED:
                 raise ConversationClosed()
-            if not isinstance(unique_name, _Unset) and unique_name != conversation.unique_name:
+            if not isinstance(unique_name, Unset) and unique_name != conversation.unique_name:
                 if unique_name:
                     self._claim_unique_name(service_sid, unique_name, conversation.sid)
                     self._unique_names[(service_sid, unique_name)] = conversation.sid
                 if conversation.unique_name:
                     del self._unique_names[(service_sid, conversation.unique_name)]
                 conversation.unique_name = unique_name or None
-            if not isinstance(friendly_name, _Unset):
+            if not isinstance(friendly_name, Unset):
                 conversation.friendly_name = friendly_name
-            if not isinstance(attributes, _Unset):
+            if not isinstance(attributes, Unset):
                 conversation.attributes = attributes or "{}"
-            if not isinstance(messaging_service_sid, _Unset) and messaging_service_sid:
+            if not isinstance(messaging_service_sid, Unset) and messaging_service_sid:
                 conversation.messaging_service_sid = messaging_service_sid
             now = self.clock.now()
             conversation.date_updated = now
-            if not isinstance(inactive, _Unset):
+            if not isinstance(inactive, Unset):
                 conversation.timer_inactive = inactive
                 conversation.date_inactive = None
-            if not isinstance(closed, _Unset):
+            if not isinstance(closed, Unset):
                 conversation.timer_closed = closed
                 conversation.date_closed = None
             state_from = conversation.state
@@ -473,8 +394,12 @@ class Store:
             self._emit_conversation("onConversationUpdated", conversation, origin)
             if conversation.state != state_from:
                 self._emit(
-                    events.state_updated(
-                        self.account_sid, conversation, state_from, events.REASON_API, origin
+                    webhook_events.state_updated(
+                        self.account_sid,
+                        conversation,
+                        state_from,
+                        webhook_events.REASON_API,
+                        origin,
                     )
                 )
             return conversation.snapshot()
@@ -606,11 +531,11 @@ class Store:
                 state_from = conversation.state
                 self._set_state(conversation, kind, max(due, conversation.date_updated))
                 self._emit(
-                    events.state_updated(
+                    webhook_events.state_updated(
                         self.account_sid,
                         conversation,
                         state_from,
-                        events.REASON_TIMER,
+                        webhook_events.REASON_TIMER,
                         Origin.timer(),
                     )
                 )
@@ -626,7 +551,7 @@ class Store:
             conversation = self._conversation(service_sid, key)
             participant = self._add_participant(conversation, spec)
             self._emit(
-                events.participant_event(
+                webhook_events.participant_event(
                     self.account_sid, "onParticipantAdded", conversation, participant, origin
                 )
             )
@@ -687,13 +612,13 @@ class Store:
         key: str,
         participant_key: str,
         *,
-        attributes: str | None | _Unset = UNSET,
-        role_sid: str | None | _Unset = UNSET,
-        identity: str | None | _Unset = UNSET,
-        proxy_address: str | None | _Unset = UNSET,
-        projected_address: str | None | _Unset = UNSET,
-        last_read_message_index: int | None | _Unset = UNSET,
-        last_read_timestamp: str | None | _Unset = UNSET,
+        attributes: str | None | Unset = UNSET,
+        role_sid: str | None | Unset = UNSET,
+        identity: str | None | Unset = UNSET,
+        proxy_address: str | None | Unset = UNSET,
+        projected_address: str | None | Unset = UNSET,
+        last_read_message_index: int | None | Unset = UNSET,
+        last_read_timestamp: str | None | Unset = UNSET,
         origin: Origin,
     ) -> Participant:
         with self.lock:
@@ -702,7 +627,7 @@ class Store:
             if conversation.state == CLOSED:
                 raise ConversationClosed()
             binding = participant.binding
-            if not isinstance(identity, _Unset) and identity != participant.identity:
+            if not isinstance(identity, Unset) and identity != participant.identity:
                 if binding is not None:
                     raise InvalidParameter("Identity can only be set on a chat participant")
                 if not identity:
@@ -714,7 +639,7 @@ class Store:
                 participant.user_sid = self._user_sid(conversation.service_sid, identity)
                 self._index(participant)
             moves_pair = binding is not None and proxy_address != binding.proxy_address
-            if not isinstance(proxy_address, _Unset) and binding is not None and moves_pair:
+            if not isinstance(proxy_address, Unset) and binding is not None and moves_pair:
                 channel = bindings.validate(binding.address, proxy_address)
                 assert proxy_address
                 new = replace(binding, type=channel, proxy_address=proxy_address)
@@ -722,22 +647,22 @@ class Store:
                 del self._holders[binding.pair]
                 self._holders[new.pair] = conversation.sid
                 participant.binding = binding = new
-            if not isinstance(projected_address, _Unset):
+            if not isinstance(projected_address, Unset):
                 if binding is not None:
                     participant.binding = replace(binding, projected_address=projected_address)
                 else:
                     participant.projected_address = projected_address
-            if not isinstance(attributes, _Unset):
+            if not isinstance(attributes, Unset):
                 participant.attributes = attributes or "{}"
-            if not isinstance(role_sid, _Unset):
+            if not isinstance(role_sid, Unset):
                 participant.role_sid = role_sid or None
-            if not isinstance(last_read_message_index, _Unset):
+            if not isinstance(last_read_message_index, Unset):
                 participant.last_read_message_index = last_read_message_index
-            if not isinstance(last_read_timestamp, _Unset):
+            if not isinstance(last_read_timestamp, Unset):
                 participant.last_read_timestamp = last_read_timestamp
             participant.date_updated = self.clock.now()
             self._emit(
-                events.participant_event(
+                webhook_events.participant_event(
                     self.account_sid, "onParticipantUpdated", conversation, participant, origin
                 )
             )
@@ -759,7 +684,7 @@ class Store:
                 del self._holders[participant.binding.pair]
             self._unindex(participant)
             self._emit(
-                events.participant_event(
+                webhook_events.participant_event(
                     self.account_sid,
                     "onParticipantRemoved",
                     conversation,
@@ -877,13 +802,15 @@ class Store:
             # A new message turns an inactive conversation active again.
             self._set_state(conversation, ACTIVE, now)
             self._emit(
-                events.state_updated(
-                    self.account_sid, conversation, INACTIVE, events.REASON_EVENT, origin
+                webhook_events.state_updated(
+                    self.account_sid, conversation, INACTIVE, webhook_events.REASON_EVENT, origin
                 )
             )
         self._arm_timers(conversation, now)
         self._emit(
-            events.message_event(self.account_sid, "onMessageAdded", conversation, message, origin)
+            webhook_events.message_event(
+                self.account_sid, "onMessageAdded", conversation, message, origin
+            )
         )
         return message
 
@@ -948,7 +875,7 @@ class Store:
                 "onConversationAdded", conversation, origin, binding_of=participant
             )
             self._emit(
-                events.participant_event(
+                webhook_events.participant_event(
                     self.account_sid, "onParticipantAdded", conversation, participant, origin
                 )
             )
@@ -969,7 +896,7 @@ class Store:
         binding_of: Participant | None = None,
     ) -> None:
         self._emit(
-            events.conversation_event(
+            webhook_events.conversation_event(
                 self.account_sid,
                 event_type,
                 conversation,

@@ -25,8 +25,8 @@ from urllib.parse import urlencode
 import requests
 from twilio.request_validator import RequestValidator
 
-from emulator.events import Event
 from emulator.stats import Stats
+from emulator.webhook_events import Event
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from emulator import EmulatorConfig, start_in_thread
-from emulator.events import Origin
+from emulator.webhook_events import Origin
 
 CUSTOMER = "+15551230001"
 TWILIO_NUMBER = "+15550001111"

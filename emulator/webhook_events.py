@@ -10,12 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from emulator.clock import iso
-
-if TYPE_CHECKING:
-    from emulator.store import Conversation, Message, Participant
+from emulator.records import Conversation, Message, Participant
 
 PRE_EVENTS = frozenset(
     {
