@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from emulator.clock import iso
 from emulator.engine import Engine
 from emulator.limits import Faults
-from emulator.store import ParticipantSpec
+from emulator.participants import ParticipantSpec
 
 blueprint = Blueprint("admin", __name__, url_prefix="/_emulator")
 
@@ -111,11 +111,12 @@ def clock() -> Response:
 def inbound() -> tuple[Response, int]:
     """Answers `{"conversation_sid", "created", "message_sid"}`, or 403 when a pre-event
     (onConversationAdd or onMessageAdd) rejected the message."""
-    data = _body()
-    outcome = _engine().inbound(
+    data, engine = _body(), _engine()
+    outcome = engine.store.receive_inbound(
         _text(data, "from", required=True) or "",
         _text(data, "to", required=True) or "",
         _text(data, "body"),
+        pre_event=engine.pre_event,
     )
     body = {
         "conversation_sid": outcome.conversation_sid,

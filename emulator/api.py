@@ -19,8 +19,10 @@ from emulator.clock import parse_date
 from emulator.defaults import MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE
 from emulator.engine import Engine
 from emulator.errors import InvalidParameter
+from emulator.messages import check_order
 from emulator.paging import PageRequest, paginate
-from emulator.store import UNSET, ParticipantSpec
+from emulator.participants import ParticipantSpec
+from emulator.records import UNSET
 from emulator.webhook_events import Origin
 
 blueprint = Blueprint("api", __name__)
@@ -358,12 +360,8 @@ def create_message(conversation: str, service_sid: str | None = None) -> Respons
 
 @_route("/Conversations/<conversation>/Messages", "messages.list", "GET")
 def list_messages(conversation: str, service_sid: str | None = None) -> Response:
-    order = request.args.get("Order") or "asc"
-    if order not in ("asc", "desc"):
-        raise InvalidParameter(f"Order: {order!r} must be asc or desc")
-    items = _engine().store.list_messages(_service(service_sid), conversation)
-    if order == "desc":
-        items.reverse()
+    order = check_order(request.args.get("Order") or "asc")
+    items = _engine().store.list_messages(_service(service_sid), conversation, order=order)
     account, scope = _account(), resources.Scope(service_sid)
     return _list(
         "messages",

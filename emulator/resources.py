@@ -15,7 +15,7 @@ from typing import Any
 
 from emulator.clock import iso
 from emulator.defaults import PUBLIC_BASE_URL
-from emulator.store import Conversation, Message, Participant, Service, WebhookConfig
+from emulator.records import Conversation, Message, Participant, Service, WebhookConfig
 
 Json = dict[str, Any]
 
