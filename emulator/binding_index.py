@@ -3,7 +3,8 @@ each address and identity is a participant.
 
 The binding rule is account-wide: one pair, at most one non-closed conversation, whatever its
 service. A pair is held from the participant's add until the participant is removed, the
-conversation is closed or it is deleted.
+conversation is closed or it is deleted. A Group MMS participant (an address, no proxy address)
+holds no pair: the same address may be one in any number of conversations (see participants.py).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class BindingIndex:
 
     def release_all(self, conversation: Conversation) -> None:
         for participant in conversation.participants.values():
-            if participant.binding:
+            if participant.binding and participant.binding.pair:
                 self.release(participant.binding.pair, conversation.sid)
 
     def __len__(self) -> int:

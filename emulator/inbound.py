@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from emulator import webhook_events
+from emulator import channels, webhook_events
 from emulator.binding_index import BindingIndex
 from emulator.clock import TimeSource
 from emulator.conversations import Conversations
@@ -80,8 +80,8 @@ class Inbound:
 
         A pre-event answer may change the message's body, author and attributes, or the new
         conversation's friendly_name."""
+        channels.validate_pair(address, proxy_address)
         spec = ParticipantSpec(address=address, proxy_address=proxy_address)
-        spec.validate()
         origin = Origin.sms()
         pre, holder_sid = self._pre_event(spec, body, origin)
         outcome = pre_event(pre)

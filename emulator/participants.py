@@ -1,22 +1,41 @@
 """Participants: what an add asks for (`ParticipantSpec`) and Twilio's rules for adding, updating
-and removing one; where an address or identity takes part (ParticipantConversations)."""
+and removing one; where an address or identity takes part (ParticipantConversations).
+
+The kinds of participant:
+- chat: an Identity, and a ProjectedAddress (the Twilio number it appears as) in a Group MMS;
+- a pair: an Address and a ProxyAddress of one channel, bound by the binding rule (50416);
+- Group MMS (SMS only, +1 numbers in Twilio): an Address and no ProxyAddress parameter at all (an
+  empty ProxyAddress is 50412, as before), or a ProjectedAddress alone (an unattached Twilio
+  number of the group).
+
+A conversation with an address-only participant is a Group MMS conversation: a chat participant
+added to it needs a ProjectedAddress (50434). An address-only participant holds no pair, so it
+never meets nor causes 50416, and the same address may be one in any number of conversations;
+only the same address twice in one conversation is refused (50437, "a native GMMS participant
+with the same Address"). Twilio documents no binding rule for Group MMS; this is the emulator's
+reading. What makes a group valid for delivery (50435: three or more bound participants, ...)
+is not checked.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from emulator import bindings
+from emulator import channels
 from emulator.binding_index import BindingIndex
-from emulator.bindings import Binding
+from emulator.channels import Binding
 from emulator.clock import TimeSource
 from emulator.conversations import Conversations
 from emulator.errors import (
     AddressEmpty,
+    BindingInConversation,
     ConversationClosed,
     IdentityInConversation,
     InvalidParameter,
     NotFound,
+    ProjectedAddressMissing,
+    ProxyAddressEmpty,
 )
 from emulator.records import CLOSED, UNSET, Conversation, Participant, Unset
 from emulator.sids import new_sid
@@ -29,26 +48,37 @@ class ParticipantSpec:
     identity: str | None = None
     address: str | None = None
     proxy_address: str | None = None
+    """None: the request had no ProxyAddress (a Group MMS participant); "": it had an empty one."""
     projected_address: str | None = None
     attributes: str | None = None
     role_sid: str | None = None
 
     def validate(self) -> Binding | None:
-        """The binding of a non-chat participant, None for a chat one; raises on a bad spec."""
+        """The binding of a non-chat participant, None for a chat one or a projected address
+        alone; raises the Twilio error of a bad spec."""
         if self.identity:
             if self.address or self.proxy_address:
                 raise InvalidParameter(
                     "A participant has either an Identity (chat) or a MessagingBinding.Address "
-                    "and MessagingBinding.ProxyAddress (SMS, WhatsApp), not both"
+                    "and MessagingBinding.ProxyAddress (SMS, WhatsApp, ...), not both"
                 )
             return None
         if not self.address and not self.proxy_address:
+            if self.projected_address:
+                return None
             raise AddressEmpty(
                 "Identity not provided and MessagingBinding.Address is empty: a participant "
                 "needs one of them"
             )
-        channel = bindings.validate(self.address, self.proxy_address)
-        assert self.address and self.proxy_address  # validate() raised otherwise
+        if self.address and self.proxy_address is None:
+            if channels.validate_address(self.address) != channels.SMS:
+                raise ProxyAddressEmpty(
+                    "MessagingBinding.ProxyAddress is empty: only an SMS address joins a "
+                    "conversation without one (Group MMS)"
+                )
+            return Binding(channels.SMS, self.address, None, self.projected_address)
+        channel = channels.validate_pair(self.address, self.proxy_address)
+        assert self.address and self.proxy_address  # validate_pair() raised otherwise
         return Binding(channel, self.address, self.proxy_address, self.projected_address)
 
     def provisional(self, conversation: Conversation) -> Participant:
@@ -90,12 +120,23 @@ class Participants:
         if conversation.state == CLOSED:
             raise ConversationClosed()
         binding = spec.validate()
-        if binding is None:
-            assert spec.identity
-            if any(p.identity == spec.identity for p in conversation.participants.values()):
+        present = conversation.participants.values()
+        if binding is None and spec.identity:
+            if any(p.identity == spec.identity for p in present):
                 raise IdentityInConversation()
-        else:
+            if not spec.projected_address and is_group_mms(conversation):
+                raise ProjectedAddressMissing()
+        elif binding is None:
+            if any(p.projected_address == spec.projected_address for p in present):
+                raise BindingInConversation(
+                    "Participant with this projected address already exists in the Conversation"
+                )
+        elif binding.pair:
             self._index.check_free(conversation.sid, binding.pair)
+        elif any(_group_address(p) == binding.address for p in present):
+            raise BindingInConversation(
+                "A Group MMS participant with this address already exists in the Conversation"
+            )
         now = self._clock.now()
         participant = Participant(
             sid=new_sid("MB"),
@@ -112,7 +153,7 @@ class Participants:
             date_updated=now,
         )
         conversation.participants[participant.sid] = participant
-        if binding is not None:
+        if binding is not None and binding.pair:
             self._index.hold(binding.pair, conversation.sid)
         self._index.add(participant)
         return participant
@@ -167,11 +208,14 @@ class Participants:
             self._index.add(participant)
         moves_pair = binding is not None and proxy_address != binding.proxy_address
         if not isinstance(proxy_address, Unset) and binding is not None and moves_pair:
-            channel = bindings.validate(binding.address, proxy_address)
+            # A Group MMS participant given a proxy address becomes a pair like any other.
+            channel = channels.validate_pair(binding.address, proxy_address)
             assert proxy_address
             moved = replace(binding, type=channel, proxy_address=proxy_address)
+            assert moved.pair
             self._index.check_free(conversation.sid, moved.pair)
-            self._index.release(binding.pair, conversation.sid)
+            if binding.pair:
+                self._index.release(binding.pair, conversation.sid)
             self._index.hold(moved.pair, conversation.sid)
             participant.binding = binding = moved
         if not isinstance(projected_address, Unset):
@@ -194,7 +238,7 @@ class Participants:
         if conversation.state == CLOSED:
             raise ConversationClosed()
         del conversation.participants[participant.sid]
-        if participant.binding:
+        if participant.binding and participant.binding.pair:
             self._index.release(participant.binding.pair, conversation.sid)
         self._index.remove(participant)
 
@@ -218,3 +262,14 @@ class Participants:
             for p in sorted(found, key=lambda p: p.seq)
             if p.service_sid == service_sid
         ]
+
+
+def is_group_mms(conversation: Conversation) -> bool:
+    """Whether the conversation has a Group MMS participant (an address and no proxy address)."""
+    return any(_group_address(p) for p in conversation.participants.values())
+
+
+def _group_address(participant: Participant) -> str | None:
+    """The address of a Group MMS participant, None for any other."""
+    binding = participant.binding
+    return binding.address if binding is not None and binding.proxy_address is None else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from emulator.bindings import Binding
+from emulator.channels import Binding
 
 ACTIVE, INACTIVE, CLOSED = "active", "inactive", "closed"
 STATES = (ACTIVE, INACTIVE, CLOSED)

@@ -98,11 +98,9 @@ def conversation(account_sid: str, c: Conversation, scope: Scope) -> Json:
 
 def messaging_binding(p: Participant) -> Json | None:
     if p.binding is not None:
-        binding: Json = {
-            "type": p.binding.type,
-            "address": p.binding.address,
-            "proxy_address": p.binding.proxy_address,
-        }
+        binding: Json = {"type": p.binding.type, "address": p.binding.address}
+        if p.binding.proxy_address:
+            binding["proxy_address"] = p.binding.proxy_address
         if p.binding.projected_address:
             binding["projected_address"] = p.binding.projected_address
         return binding

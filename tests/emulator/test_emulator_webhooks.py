@@ -352,3 +352,26 @@ def test_a_rejected_inbound_message_is_not_added(
     assert answer.status_code == 403
     assert answer.json()["conversation_sid"] == conversation.sid
     assert conversation.messages.list() == []
+
+
+def test_other_channels_and_group_mms_in_webhooks(
+    conversations, configure_webhooks, receiver, admin
+):
+    configure_webhooks("onParticipantAdd", "onParticipantAdded")
+    conversation = conversations.conversations.create()
+    messenger = sdk_add(
+        admin,
+        conversation.sid,
+        address="messenger:2738492049184756",
+        proxy_address="messenger:104839201928374",
+    )
+    group = sdk_add(admin, conversation.sid, address=CUSTOMER)
+    assert (messenger.status_code, group.status_code) == (201, 201)
+    pre = receiver.wait_for(2, "/pre")
+    post = receiver.wait_for(2, "/post")
+    for hooks in (pre, post):
+        assert hooks[0].params["MessagingBinding.Type"] == "MESSENGER"
+        assert hooks[0].params["MessagingBinding.ProxyAddress"] == "messenger:104839201928374"
+        assert hooks[1].params["MessagingBinding.Type"] == "SMS"
+        assert hooks[1].params["MessagingBinding.Address"] == CUSTOMER
+        assert "MessagingBinding.ProxyAddress" not in hooks[1].params
