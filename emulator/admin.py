@@ -5,7 +5,7 @@
 - `POST /_emulator/reset`            all state, stats and faults back to a fresh start
 - `GET|POST /_emulator/faults`       error rates, latency and limits (see `limits.Faults`)
 - `GET|POST /_emulator/clock`        the emulator's time; `{"advance_seconds": N}` moves it
-- `POST /_emulator/inbound`          an inbound SMS `{"from", "to", "body"}`
+- `POST /_emulator/inbound`          an inbound message `{"from", "to", "body"}` (SMS, WhatsApp, ...)
 - `POST /_emulator/sdk/participants` an SDK-originated participant add
 - `POST /_emulator/webhooks/flush`   wait until queued post-events were sent
 """
@@ -109,8 +109,12 @@ def clock() -> Response:
 
 @blueprint.post("/inbound")
 def inbound() -> tuple[Response, int]:
-    """Answers `{"conversation_sid", "created", "message_sid"}`, or 403 when a pre-event
-    (onConversationAdd or onMessageAdd) rejected the message."""
+    """A message from `from` (the customer) to `to` (the Twilio number): to the conversation
+    holding the pair, else autocreated in the service of `to`'s Address Configuration (the default
+    service when it has none). Answers `{"conversation_sid", "created", "message_sid",
+    "chat_service_sid", "address_configuration_sid"}`; 403 when a pre-event (onConversationAdd or
+    onMessageAdd) rejected the message; `conversation_sid` null and a `message` when `to`'s
+    configuration has autocreation off."""
     data, engine = _body(), _engine()
     outcome = engine.store.receive_inbound(
         _text(data, "from", required=True) or "",
@@ -122,6 +126,8 @@ def inbound() -> tuple[Response, int]:
         "conversation_sid": outcome.conversation_sid,
         "created": outcome.created,
         "message_sid": outcome.message_sid,
+        "chat_service_sid": outcome.service_sid,
+        "address_configuration_sid": outcome.address_configuration_sid,
     }
     if outcome.rejected_status is not None:
         body |= {
@@ -130,6 +136,8 @@ def inbound() -> tuple[Response, int]:
             "message": f"{outcome.rejected_by} was rejected by the pre-event webhook",
         }
         return jsonify(body), 403
+    if outcome.not_routed:
+        body["message"] = outcome.not_routed
     return jsonify(body), 200
 
 

@@ -15,8 +15,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from emulator import resources
+from emulator.address_configurations import AutoCreationChange
 from emulator.clock import parse_date
-from emulator.defaults import MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE
+from emulator.defaults import (
+    MAX_ADDRESS_CONFIGURATIONS_PAGE_SIZE,
+    MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE,
+)
 from emulator.engine import Engine
 from emulator.errors import InvalidParameter
 from emulator.messages import check_order
@@ -86,6 +90,15 @@ def _int(name: str) -> Any:
         return int(value)
     except ValueError:
         raise InvalidParameter(f"{name}: {value!r} is not a whole number") from None
+
+
+def _bool(name: str) -> Any:
+    value = _given(name)
+    if value is UNSET:
+        return UNSET
+    if value.strip().lower() not in ("true", "false"):
+        raise InvalidParameter(f"{name}: {value!r} must be true or false")
+    return value.strip().lower() == "true"
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -192,6 +205,76 @@ def _webhook_changes(*, target: bool) -> dict[str, Any]:
     if target:
         changes["target"] = _given("Target")
     return changes
+
+
+# -- address configurations -------------------------------------------------------------------
+
+
+@_route("/Configuration/Addresses", "address_configurations.create", "POST", forms="default")
+def create_address_configuration() -> Response:
+    form = request.form
+    configuration = _engine().store.create_address_configuration(
+        form.get("Type") or "",
+        form.get("Address") or "",
+        friendly_name=form.get("FriendlyName"),
+        address_country=form.get("AddressCountry"),
+        auto_creation=_auto_creation(),
+    )
+    return _json(resources.address_configuration(_account(), configuration), 201)
+
+
+@_route("/Configuration/Addresses", "address_configurations.list", "GET", forms="default")
+def list_address_configurations() -> Response:
+    kind = request.args.get("Type") or None
+    account = _account()
+    return _list(
+        "address_configurations",
+        _engine().store.list_address_configurations(kind),
+        lambda a: resources.address_configuration(account, a),
+        position=lambda a: a.seq,
+        filters=[("Type", kind)] if kind else [],
+        max_size=MAX_ADDRESS_CONFIGURATIONS_PAGE_SIZE,
+    )
+
+
+@_route("/Configuration/Addresses/<sid>", "address_configurations.fetch", "GET", forms="default")
+def fetch_address_configuration(sid: str) -> Response:
+    configuration = _engine().store.get_address_configuration(sid)
+    return _json(resources.address_configuration(_account(), configuration))
+
+
+@_route("/Configuration/Addresses/<sid>", "address_configurations.update", "POST", forms="default")
+def update_address_configuration(sid: str) -> Response:
+    configuration = _engine().store.update_address_configuration(
+        sid, friendly_name=_given("FriendlyName"), auto_creation=_auto_creation()
+    )
+    return _json(resources.address_configuration(_account(), configuration))
+
+
+@_route(
+    "/Configuration/Addresses/<sid>", "address_configurations.delete", "DELETE", forms="default"
+)
+def delete_address_configuration(sid: str) -> Response:
+    _engine().store.delete_address_configuration(sid)
+    return _no_content()
+
+
+def _auto_creation() -> AutoCreationChange:
+    filters = request.form.getlist("AutoCreation.WebhookFilters")
+    return AutoCreationChange(
+        enabled=_bool("AutoCreation.Enabled"),
+        type=_given("AutoCreation.Type"),
+        conversation_service_sid=_given("AutoCreation.ConversationServiceSid"),
+        webhook_url=_given("AutoCreation.WebhookUrl"),
+        webhook_method=_given("AutoCreation.WebhookMethod"),
+        webhook_filters=(
+            tuple(f for f in filters if f)
+            if "AutoCreation.WebhookFilters" in request.form
+            else UNSET
+        ),
+        studio_flow_sid=_given("AutoCreation.StudioFlowSid"),
+        studio_retry_count=_int("AutoCreation.StudioRetryCount"),
+    )
 
 
 # -- conversations ----------------------------------------------------------------------------

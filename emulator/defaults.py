@@ -31,6 +31,9 @@ MAX_PAGE_SIZE = 100
 MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE = 50
 """Largest PageSize of ParticipantConversations."""
 
+MAX_ADDRESS_CONFIGURATIONS_PAGE_SIZE = 50
+"""Largest PageSize of Address Configurations."""
+
 WEBHOOK_TIMEOUT = 5.0
 """Seconds the emulator waits for a webhook answer ("a maximum timeout of 5 seconds")."""
 

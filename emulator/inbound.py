@@ -1,11 +1,16 @@
 """Inbound messages from customers: routed to the conversation holding their pair, or a
 conversation autocreated for them; the pre-event first.
 
+Where an autocreated conversation lands: the service of the Address Configuration of the number
+the message was sent to (`address_configurations.py`), the default service when that names none
+or when the number has no configuration. A configuration with autocreation off creates nothing:
+the message reaches no conversation.
+
 The pre-event (onMessageAdd to a holder, onConversationAdd before an autocreation) is sent and
 answered with the store's lock released: a receiver may take seconds. The message is then routed
-again under the lock, since the holder may have changed meanwhile. Autocreation fires
-onConversationAdded, onParticipantAdded and onMessageAdded (no onParticipantAdd or onMessageAdd),
-as Twilio does.
+again under the lock, since the holder (or the configuration) may have changed meanwhile.
+Autocreation fires onConversationAdded, onParticipantAdded and onMessageAdded (no
+onParticipantAdd or onMessageAdd), as Twilio does.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator import channels, webhook_events
+from emulator.address_configurations import AddressConfigurations
 from emulator.binding_index import BindingIndex
 from emulator.clock import TimeSource
 from emulator.conversations import Conversations
 from emulator.messages import Messages
 from emulator.participants import Participants, ParticipantSpec
-from emulator.records import Conversation, Message
+from emulator.records import AddressConfiguration, Conversation, Message
 from emulator.states import States
 from emulator.webhook_events import Event, Origin
 from emulator.webhooks import PreOutcome
@@ -40,9 +46,24 @@ class InboundOutcome:
     conversation_sid: str | None
     created: bool
     message_sid: str | None = None
+    service_sid: str | None = None
+    """The service of the conversation the message went to."""
+    address_configuration_sid: str | None = None
+    """The configuration of the number the message was sent to, when it has one."""
     rejected_status: int | None = None
     rejected_by: str | None = None
     """The pre-event that rejected the message, when one did."""
+    not_routed: str | None = None
+    """Why no conversation took the message, when none did (autocreation off)."""
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where a message goes: the holder, a new conversation in `service_sid`, or nowhere."""
+
+    holder: Conversation | None
+    service_sid: str | None
+    configuration: AddressConfiguration | None
 
 
 class Inbound:
@@ -60,6 +81,7 @@ class Inbound:
         messages: Messages,
         index: BindingIndex,
         states: States,
+        addresses: AddressConfigurations,
         emit: Callable[[Event], None],
     ) -> None:
         self._lock = lock
@@ -71,6 +93,7 @@ class Inbound:
         self._messages = messages
         self._index = index
         self._states = states
+        self._addresses = addresses
         self._emit = emit
 
     def receive(
@@ -83,20 +106,30 @@ class Inbound:
         channels.validate_pair(address, proxy_address)
         spec = ParticipantSpec(address=address, proxy_address=proxy_address)
         origin = Origin.sms()
-        pre, holder_sid = self._pre_event(spec, body, origin)
+        with self._lock:
+            route = self._route(spec)
+            pre = self._pre_event(spec, route, body, origin)
+        if pre is None:
+            return _not_routed(route)
         outcome = pre_event(pre)
         if outcome.rejected:
             return InboundOutcome(
-                conversation_sid=holder_sid,
+                conversation_sid=route.holder.sid if route.holder else None,
                 created=False,
+                address_configuration_sid=_sid(route.configuration),
                 rejected_status=outcome.rejected_status,
                 rejected_by=pre.event_type,
             )
         changes = outcome.changes
         with self._lock:
-            conversation, created = self._route(
-                spec, _text(changes.get("friendly_name"), None), origin
-            )
+            route = self._route(spec)
+            conversation = route.holder
+            if conversation is None:
+                if route.service_sid is None:
+                    return _not_routed(route)
+                conversation = self._autocreate(
+                    spec, route.service_sid, _text(changes.get("friendly_name"), None), origin
+                )
             message = self._messages.add(
                 conversation,
                 _text(changes.get("author"), None) or address,
@@ -109,60 +142,69 @@ class Inbound:
                     self._account_sid, "onMessageAdded", conversation, message, origin
                 )
             )
-            return InboundOutcome(conversation.sid, created, message.sid)
-
-    def _pre_event(
-        self, spec: ParticipantSpec, body: str | None, origin: Origin
-    ) -> tuple[Event, str | None]:
-        """The pre-event this message fires now, and the SID of the conversation it goes to."""
-        assert spec.address and spec.proxy_address
-        with self._lock:
-            holder_sid = self._index.holder((spec.address, spec.proxy_address))
-            if holder_sid is not None:
-                conversation = self._conversations.find(holder_sid)
-                holding = self._participants.holding(
-                    conversation, (spec.address, spec.proxy_address)
-                )
-                now = self._clock.now()
-                provisional = Message(
-                    sid="",
-                    conversation_sid=conversation.sid,
-                    service_sid=conversation.service_sid,
-                    seq=0,
-                    index=conversation.next_index,
-                    author=spec.address,
-                    body=body,
-                    attributes="{}",
-                    participant_sid=holding.sid,
-                    date_created=now,
-                    date_updated=now,
-                )
-                event = webhook_events.message_event(
-                    self._account_sid, "onMessageAdd", conversation, provisional, origin
-                )
-                return event, holder_sid
-            draft = self._conversations.draft(self._default_service_sid)
-            event = webhook_events.conversation_event(
-                self._account_sid,
-                "onConversationAdd",
-                draft,
-                origin,
-                binding_of=spec.provisional(draft),
-                message_body=body,
+            return InboundOutcome(
+                conversation.sid,
+                created=route.holder is None,
+                message_sid=message.sid,
+                service_sid=conversation.service_sid,
+                address_configuration_sid=_sid(route.configuration),
             )
-            return event, None
 
-    def _route(
-        self, spec: ParticipantSpec, friendly_name: str | None, origin: Origin
-    ) -> tuple[Conversation, bool]:
-        """The conversation holding the pair, or a new one holding it; whether it is new."""
+    def _route(self, spec: ParticipantSpec) -> _Route:
         assert spec.address and spec.proxy_address
+        configuration = self._addresses.for_inbound(spec.proxy_address)
         holder_sid = self._index.holder((spec.address, spec.proxy_address))
         if holder_sid is not None:
-            return self._conversations.find(holder_sid), False
-        conversation = self._conversations.create(
-            self._default_service_sid, friendly_name=friendly_name
+            return _Route(self._conversations.find(holder_sid), None, configuration)
+        if configuration is None:
+            return _Route(None, self._default_service_sid, None)
+        if not configuration.auto_creation.enabled:
+            return _Route(None, None, configuration)
+        service_sid = configuration.auto_creation.conversation_service_sid
+        return _Route(None, service_sid or self._default_service_sid, configuration)
+
+    def _pre_event(
+        self, spec: ParticipantSpec, route: _Route, body: str | None, origin: Origin
+    ) -> Event | None:
+        """The pre-event this message fires now; None when it goes nowhere."""
+        assert spec.address and spec.proxy_address
+        if route.holder is not None:
+            conversation = route.holder
+            holding = self._participants.holding(conversation, (spec.address, spec.proxy_address))
+            now = self._clock.now()
+            provisional = Message(
+                sid="",
+                conversation_sid=conversation.sid,
+                service_sid=conversation.service_sid,
+                seq=0,
+                index=conversation.next_index,
+                author=spec.address,
+                body=body,
+                attributes="{}",
+                participant_sid=holding.sid,
+                date_created=now,
+                date_updated=now,
+            )
+            return webhook_events.message_event(
+                self._account_sid, "onMessageAdd", conversation, provisional, origin
+            )
+        if route.service_sid is None:
+            return None
+        draft = self._conversations.draft(route.service_sid)
+        return webhook_events.conversation_event(
+            self._account_sid,
+            "onConversationAdd",
+            draft,
+            origin,
+            binding_of=spec.provisional(draft),
+            message_body=body,
         )
+
+    def _autocreate(
+        self, spec: ParticipantSpec, service_sid: str, friendly_name: str | None, origin: Origin
+    ) -> Conversation:
+        """A new conversation in the service, holding the pair, announced as Twilio does."""
+        conversation = self._conversations.create(service_sid, friendly_name=friendly_name)
         self._states.arm(conversation, conversation.date_created)
         participant = self._participants.add(conversation, spec)
         self._emit(
@@ -179,7 +221,24 @@ class Inbound:
                 self._account_sid, "onParticipantAdded", conversation, participant, origin
             )
         )
-        return conversation, True
+        return conversation
+
+
+def _not_routed(route: _Route) -> InboundOutcome:
+    assert route.configuration is not None
+    return InboundOutcome(
+        conversation_sid=None,
+        created=False,
+        address_configuration_sid=route.configuration.sid,
+        not_routed=(
+            f"no conversation holds the pair and autocreation is off for "
+            f"{route.configuration.address} ({route.configuration.sid})"
+        ),
+    )
+
+
+def _sid(configuration: AddressConfiguration | None) -> str | None:
+    return configuration.sid if configuration else None
 
 
 def _text(value: Any, default: str | None) -> str | None:

@@ -103,3 +103,34 @@ class Conversation:
 
     def snapshot(self) -> Conversation:
         return replace(self, participants={}, messages=[])
+
+
+@dataclass
+class AutoCreation:
+    """What an inbound message to a configured address creates when no conversation holds its
+    pair: a conversation in `conversation_service_sid` (the default service when None)."""
+
+    enabled: bool = False
+    type: str = "default"
+    """`default`, `webhook` (with a conversation-scoped webhook) or `studio` (to a Studio flow)."""
+    conversation_service_sid: str | None = None
+    webhook_url: str | None = None
+    webhook_method: str | None = None
+    webhook_filters: tuple[str, ...] = ()
+    studio_flow_sid: str | None = None
+    studio_retry_count: int | None = None
+
+
+@dataclass
+class AddressConfiguration:
+    """An Address Configuration (IG...): how Conversations treats messages to one address."""
+
+    sid: str
+    seq: int
+    type: str
+    address: str
+    friendly_name: str | None
+    address_country: str | None
+    auto_creation: AutoCreation
+    date_created: datetime
+    date_updated: datetime

@@ -15,7 +15,14 @@ from typing import Any
 
 from emulator.clock import iso
 from emulator.defaults import PUBLIC_BASE_URL
-from emulator.records import Conversation, Message, Participant, Service, WebhookConfig
+from emulator.records import (
+    AddressConfiguration,
+    Conversation,
+    Message,
+    Participant,
+    Service,
+    WebhookConfig,
+)
 
 Json = dict[str, Any]
 
@@ -215,6 +222,37 @@ def account_webhook_configuration(account_sid: str, w: WebhookConfig) -> Json:
         "target": w.target,
         "url": f"{ROOT}/Configuration/Webhooks",
     }
+
+
+def address_configuration(account_sid: str, a: AddressConfiguration) -> Json:
+    return {
+        "sid": a.sid,
+        "account_sid": account_sid,
+        "type": a.type,
+        "address": a.address,
+        "friendly_name": a.friendly_name,
+        "auto_creation": auto_creation(a),
+        "date_created": iso(a.date_created),
+        "date_updated": iso(a.date_updated),
+        "url": f"{ROOT}/Configuration/Addresses/{a.sid}",
+        "address_country": a.address_country,
+    }
+
+
+def auto_creation(a: AddressConfiguration) -> Json:
+    """`enabled` and `type`, then the fields of that type that are set (as Twilio's examples)."""
+    settings = a.auto_creation
+    found: Json = {"enabled": settings.enabled, "type": settings.type}
+    if settings.conversation_service_sid:
+        found["conversation_service_sid"] = settings.conversation_service_sid
+    if settings.type == "webhook":
+        found["webhook_url"] = settings.webhook_url
+        found["webhook_method"] = settings.webhook_method
+        found["webhook_filters"] = list(settings.webhook_filters)
+    elif settings.type == "studio":
+        found["studio_flow_sid"] = settings.studio_flow_sid
+        found["studio_retry_count"] = settings.studio_retry_count
+    return found
 
 
 def page(key: str, items: list[Json], meta: Json) -> Json:

@@ -1,8 +1,8 @@
 """The emulator's state and Twilio's rules over it, behind one facade and one lock.
 
 Each concept has its module: `services` (and webhook configuration), `conversations`, `states`
-(and timers), `binding_index` (who holds each pair), `participants`, `messages`, `inbound`
-(routing and autocreation). They keep no lock of their own: the Store takes its re-entrant lock
+(and timers), `binding_index` (who holds each pair), `participants`, `messages`,
+`address_configurations`, `inbound` (routing and autocreation). They keep no lock of their own: the Store takes its re-entrant lock
 around every public method, so every check-then-write (the binding rule, unique names, closing)
 runs whole, and concurrent requests can never both pass a check. Nothing slow happens under the
 lock: no network, no injected latency. Post-events are handed to the publisher while the lock is
@@ -18,10 +18,12 @@ import copy
 import itertools
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from emulator import services as services_module
 from emulator import webhook_events
+from emulator.address_configurations import AddressConfigurations, AutoCreationChange
 from emulator.binding_index import BindingIndex
 from emulator.clock import Clock, TimeSource
 from emulator.conversations import Conversations
@@ -36,6 +38,7 @@ from emulator.records import (
     INACTIVE,
     STATES,
     UNSET,
+    AddressConfiguration,
     Conversation,
     Message,
     Participant,
@@ -49,6 +52,8 @@ from emulator.webhook_events import Event, Origin
 
 __all__ = [
     "ACTIVE",
+    "AddressConfiguration",
+    "AutoCreationChange",
     "CLOSED",
     "INACTIVE",
     "STATES",
@@ -102,6 +107,7 @@ class Store:
             )
             self._participants = Participants(self._conversations, self._index, self.clock, seq)
             self._messages = Messages(self._states, self.clock, seq)
+            self._addresses = AddressConfigurations(self._services, self.clock, seq)
             self._inbound = Inbound(
                 lock=self.lock,
                 clock=self.clock,
@@ -112,6 +118,7 @@ class Store:
                 messages=self._messages,
                 index=self._index,
                 states=self._states,
+                addresses=self._addresses,
                 emit=self._emit,
             )
 
@@ -413,6 +420,54 @@ class Store:
             conversation = self._conversations.get(service_sid, key)
             return self._messages.in_order(conversation, order)
 
+    # -- address configurations ---------------------------------------------------------------
+
+    def create_address_configuration(
+        self,
+        type: str,
+        address: str,
+        *,
+        friendly_name: str | None = None,
+        address_country: str | None = None,
+        auto_creation: AutoCreationChange | None = None,
+    ) -> AddressConfiguration:
+        with self.lock:
+            configuration = self._addresses.create(
+                type,
+                address,
+                friendly_name=friendly_name,
+                address_country=address_country,
+                auto_creation=auto_creation,
+            )
+            return _copy_configuration(configuration)
+
+    def list_address_configurations(self, type: str | None = None) -> list[AddressConfiguration]:
+        with self.lock:
+            return [_copy_configuration(c) for c in self._addresses.all(type)]
+
+    def get_address_configuration(self, key: str) -> AddressConfiguration:
+        """By IG SID or by address."""
+        with self.lock:
+            return _copy_configuration(self._addresses.get(key))
+
+    def update_address_configuration(
+        self,
+        key: str,
+        *,
+        friendly_name: str | None | Unset = UNSET,
+        auto_creation: AutoCreationChange | None = None,
+    ) -> AddressConfiguration:
+        with self.lock:
+            configuration = self._addresses.get(key)
+            self._addresses.update(
+                configuration, friendly_name=friendly_name, auto_creation=auto_creation
+            )
+            return _copy_configuration(configuration)
+
+    def delete_address_configuration(self, key: str) -> None:
+        with self.lock:
+            self._addresses.delete(self._addresses.get(key))
+
     # -- inbound ------------------------------------------------------------------------------
 
     def receive_inbound(
@@ -476,3 +531,7 @@ class Store:
                 "conversations": len(self._conversations),
                 "bindings": len(self._index),
             }
+
+
+def _copy_configuration(configuration: AddressConfiguration) -> AddressConfiguration:
+    return replace(configuration, auto_creation=copy.copy(configuration.auto_creation))

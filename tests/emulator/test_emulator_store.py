@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from emulator.errors import BindingInUse
-from emulator.store import Origin, ParticipantSpec, Store
+from emulator.store import AutoCreationChange, Origin, ParticipantSpec, Store
 
 SERVICE = "IS" + "1" * 32
 CUSTOMER = "+15551230001"
@@ -121,3 +121,23 @@ def test_reset_keeps_the_default_service_only(store):
     store.reset()
     assert [s.sid for s in store.list_services()] == [SERVICE]
     assert store.list_conversations(SERVICE) == []
+
+
+def test_an_address_configuration_steers_autocreation(store):
+    service = store.create_service("sales")
+    configuration = store.create_address_configuration(
+        "sms",
+        TWILIO_NUMBER,
+        auto_creation=AutoCreationChange(enabled=True, conversation_service_sid=service.sid),
+    )
+    outcome = store.receive_inbound(CUSTOMER, TWILIO_NUMBER, "hello")
+    assert (outcome.service_sid, outcome.address_configuration_sid) == (
+        service.sid,
+        configuration.sid,
+    )
+    store.update_address_configuration(
+        TWILIO_NUMBER, auto_creation=AutoCreationChange(enabled=False)
+    )
+    assert store.receive_inbound("+15551230002", TWILIO_NUMBER).not_routed
+    store.delete_address_configuration(configuration.sid)
+    assert store.list_address_configurations() == []
