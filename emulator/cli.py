@@ -81,6 +81,13 @@ def _auth_token(_: click.Context, __: click.Parameter, value: str) -> str:
     default=WEBHOOK_TIMEOUT,
     help="Seconds to wait for a webhook receiver before giving up (Twilio waits 5).",
 )
+@click.option(
+    "--omit-idempotency-token",
+    is_flag=True,
+    help="Send webhooks without I-Twilio-Idempotency-Token (whether Twilio sends it is "
+    "unconfirmed), so a receiver's other de-duplication is exercised. POST /_emulator/faults "
+    '{"omit_idempotency_token": true} does the same at run time.',
+)
 @click.option("--quiet", is_flag=True, help="Do not log each request.")
 def emulator_command(
     host: str,
@@ -91,6 +98,7 @@ def emulator_command(
     max_concurrency: int | None,
     latency_ms: int,
     webhook_timeout: float,
+    omit_idempotency_token: bool,
     quiet: bool,
 ) -> None:
     """Run a stateful stand-in for Twilio's Conversations REST API.
@@ -108,6 +116,7 @@ def emulator_command(
         max_concurrency=max_concurrency,
         latency_ms=latency_ms,
         webhook_timeout=webhook_timeout,
+        omit_idempotency_token=omit_idempotency_token,
     )
     # A token that came from the environment may be a real one: show only its end.
     source = click.get_current_context().get_parameter_source("auth_token")

@@ -44,10 +44,15 @@ class Engine:
                 latency_ms=config.latency_ms,
                 max_concurrency=config.max_concurrency,
                 writes_per_second_per_conversation=config.writes_per_second_per_conversation,
+                omit_idempotency_token=config.omit_idempotency_token,
             )
         )
         self.sender = WebhookSender(
-            config.auth_token, self.stats, config.webhook_timeout, config.webhook_threads
+            config.auth_token,
+            self.stats,
+            config.webhook_timeout,
+            config.webhook_threads,
+            idempotency_token=lambda: not self.limits.faults.omit_idempotency_token,
         )
         self.store = Store(
             self.clock,

@@ -92,6 +92,7 @@ def test_defaults_and_help():
         "--writes-per-second-per-conversation",
         "--max-concurrency",
         "--latency-ms",
+        "--omit-idempotency-token",
         "TWILIO_ACCOUNT_SID",
         "127.0.0.1",
     ):
