@@ -1,6 +1,7 @@
 """Emulator-only endpoints under /_emulator: JSON in and out, no authentication, no faults.
 
-- `GET  /_emulator/`                 account SID, default service SID and the emulator's time
+- `GET  /_emulator/`                 account SID, default service SID, the emulator's time, and
+                                     what bumps date_updated
 - `GET  /_emulator/stats`            requests, errors by code, webhooks, REST calls by operation
 - `POST /_emulator/reset`            all state, stats and faults back to a fresh start
 - `GET|POST /_emulator/faults`       error rates, latency and limits (see `limits.Faults`)
@@ -65,6 +66,7 @@ def info() -> Response:
             "account_sid": engine.config.account_sid,
             "default_service_sid": engine.config.service_sid,
             "now": iso(engine.clock.now()),
+            "date_updated_on": list(engine.config.date_updated_on),
         }
     )
 

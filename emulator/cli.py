@@ -8,7 +8,9 @@ import re
 import click
 
 from emulator.config import EmulatorConfig
+from emulator.conversations import DATE_UPDATED_CAUSES, check_causes
 from emulator.defaults import (
+    DATE_UPDATED_ON,
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_HOST,
@@ -24,6 +26,15 @@ def _account_sid(_: click.Context, __: click.Parameter, value: str) -> str:
     if not _ACCOUNT_SID.fullmatch(value):
         raise click.BadParameter("must be AC followed by 32 hex digits")
     return value
+
+
+def _causes(_: click.Context, __: click.Parameter, value: str) -> tuple[str, ...]:
+    if value.strip().lower() == "none":
+        return ()
+    try:
+        return check_causes([c.strip() for c in value.split(",") if c.strip()])
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def _auth_token(_: click.Context, __: click.Parameter, value: str) -> str:
@@ -82,6 +93,14 @@ def _auth_token(_: click.Context, __: click.Parameter, value: str) -> str:
     help="Seconds to wait for a webhook receiver before giving up (Twilio waits 5).",
 )
 @click.option(
+    "--date-updated-on",
+    default=",".join(DATE_UPDATED_ON),
+    callback=_causes,
+    help="What bumps a conversation's date_updated, comma-separated from "
+    f"{', '.join(DATE_UPDATED_CAUSES)}, or none. Twilio says only 'the date this resource was "
+    "last updated': set this when a test depends on what else does.",
+)
+@click.option(
     "--omit-idempotency-token",
     is_flag=True,
     help="Send webhooks without I-Twilio-Idempotency-Token (whether Twilio sends it is "
@@ -98,6 +117,7 @@ def emulator_command(
     max_concurrency: int | None,
     latency_ms: int,
     webhook_timeout: float,
+    date_updated_on: tuple[str, ...],
     omit_idempotency_token: bool,
     quiet: bool,
 ) -> None:
@@ -116,6 +136,7 @@ def emulator_command(
         max_concurrency=max_concurrency,
         latency_ms=latency_ms,
         webhook_timeout=webhook_timeout,
+        date_updated_on=date_updated_on,
         omit_idempotency_token=omit_idempotency_token,
     )
     # A token that came from the environment may be a real one: show only its end.

@@ -29,6 +29,10 @@ class EmulatorConfig:
     webhook_threads: int = defaults.WEBHOOK_SENDER_THREADS
     timer_tick: float = defaults.TIMER_TICK
     """Seconds between real-time timer checks; 0 turns the background ticker off."""
+    date_updated_on: tuple[str, ...] = defaults.DATE_UPDATED_ON
+    """What bumps a conversation's date_updated, from `conversations.DATE_UPDATED_CAUSES`:
+    `update`, `state`, `message`, `participant`. Twilio says only "the date that this resource
+    was last updated"."""
     omit_idempotency_token: bool = False
     """Send webhooks without `I-Twilio-Idempotency-Token` (a baseline fault, like the limits)."""
 

@@ -1,6 +1,6 @@
-"""Conversations: where each one lives (its service), how it is found (SID or unique name), and
-the fields a REST update changes. States and timers are `states.py`'s; participants and messages
-have modules of their own."""
+"""Conversations: where each one lives (its service), how it is found (SID or unique name), the
+fields a REST update changes, and what bumps date_updated. States and timers are `states.py`'s;
+participants and messages have modules of their own."""
 
 from __future__ import annotations
 
@@ -8,10 +8,27 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from emulator.clock import TimeSource
+from emulator.defaults import DATE_UPDATED_ON
 from emulator.errors import ConversationNotFound, UniqueNameTaken
 from emulator.records import ACTIVE, UNSET, Conversation, Unset
 from emulator.services import Services
 from emulator.sids import new_sid
+
+DATE_UPDATED_CAUSES = ("update", "state", "message", "participant")
+"""What may bump a conversation's date_updated: a REST update of the conversation (with or
+without changes), a state change (REST, timer, or a message reactivating it), a message added,
+a participant added, updated or removed. Twilio documents only the first; which of the others
+do is `EmulatorConfig.date_updated_on`."""
+
+
+def check_causes(causes: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    unknown = [c for c in causes if c not in DATE_UPDATED_CAUSES]
+    if unknown:
+        raise ValueError(
+            f"unknown date_updated cause(s) {', '.join(unknown)}: "
+            f"choose from {', '.join(DATE_UPDATED_CAUSES)}"
+        )
+    return tuple(causes)
 
 
 class Conversations:
@@ -24,7 +41,9 @@ class Conversations:
         clock: TimeSource,
         seq: Iterator[int],
         messaging_service_sid: str,
+        date_updated_on: tuple[str, ...] = DATE_UPDATED_ON,
     ) -> None:
+        self._date_updated_on = frozenset(check_causes(date_updated_on))
         self._services = services
         self._clock = clock
         self._seq = seq
@@ -153,6 +172,11 @@ class Conversations:
             conversation.attributes = attributes or "{}"
         if not isinstance(messaging_service_sid, Unset) and messaging_service_sid:
             conversation.messaging_service_sid = messaging_service_sid
+
+    def touch(self, conversation: Conversation, cause: str, when: datetime) -> None:
+        """Bump date_updated to `when` if `cause` is one of those configured to."""
+        if cause in self._date_updated_on:
+            conversation.date_updated = when
 
     def remove(self, conversation: Conversation) -> None:
         """Forget the conversation and free its unique name."""

@@ -60,6 +60,7 @@ class Engine:
             config.service_sid,
             config.messaging_service_sid,
             publish=self.publish,
+            date_updated_on=config.date_updated_on,
         )
         self._stopping = threading.Event()
         self._ticker: threading.Thread | None = None

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from emulator import webhook_events
 from emulator.clock import TimeSource
+from emulator.conversations import Conversations
 from emulator.errors import ConversationClosed, InvalidParameter, NotFound
 from emulator.records import ACTIVE, CLOSED, INACTIVE, Conversation, Message
 from emulator.sids import new_sid
@@ -27,7 +28,14 @@ class Messages:
     """Called by the Store with its lock held. `add` fires the state change a message causes;
     the Store fires onMessageAdded."""
 
-    def __init__(self, states: States, clock: TimeSource, seq: Iterator[int]) -> None:
+    def __init__(
+        self,
+        conversations: Conversations,
+        states: States,
+        clock: TimeSource,
+        seq: Iterator[int],
+    ) -> None:
+        self._conversations = conversations
         self._states = states
         self._clock = clock
         self._seq = seq
@@ -67,7 +75,7 @@ class Messages:
         )
         conversation.next_index += 1
         conversation.messages.append(message)
-        conversation.date_updated = now
+        self._conversations.touch(conversation, "message", now)
         if conversation.state == INACTIVE:
             # A new message turns an inactive conversation active again.
             self._states.move(conversation, ACTIVE, now)

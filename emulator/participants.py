@@ -156,6 +156,7 @@ class Participants:
         if binding is not None and binding.pair:
             self._index.hold(binding.pair, conversation.sid)
         self._index.add(participant)
+        self._conversations.touch(conversation, "participant", now)
         return participant
 
     def get(self, conversation: Conversation, key: str) -> Participant:
@@ -232,6 +233,7 @@ class Participants:
         if not isinstance(last_read_timestamp, Unset):
             participant.last_read_timestamp = last_read_timestamp
         participant.date_updated = self._clock.now()
+        self._conversations.touch(conversation, "participant", participant.date_updated)
 
     def remove(self, conversation: Conversation, participant: Participant) -> None:
         """Removing an SMS or WhatsApp participant releases its pair."""
@@ -241,6 +243,7 @@ class Participants:
         if participant.binding and participant.binding.pair:
             self._index.release(participant.binding.pair, conversation.sid)
         self._index.remove(participant)
+        self._conversations.touch(conversation, "participant", self._clock.now())
 
     def forget(self, conversation: Conversation) -> None:
         """A deleted conversation's participants: their pairs released, their index entries gone."""

@@ -97,6 +97,8 @@ class Conversation:
     timer_closed: timedelta | None = None
     date_inactive: datetime | None = None
     date_closed: datetime | None = None
+    date_state_changed: datetime | None = None
+    """When the state last moved (StateUpdated), whether or not that bumped date_updated."""
     participants: dict[str, Participant] = field(default_factory=dict, repr=False)
     messages: list[Message] = field(default_factory=list, repr=False)
     next_index: int = 0

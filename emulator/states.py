@@ -57,7 +57,8 @@ class States:
     def move(self, conversation: Conversation, state: str, when: datetime) -> None:
         """Put the conversation in `state` at `when` (the caller announces it, in its order)."""
         conversation.state = state
-        conversation.date_updated = when
+        conversation.date_state_changed = when
+        self._conversations.touch(conversation, "state", when)
         if state == CLOSED:
             # Closed is final: the pairs are free for other conversations and no timer remains.
             self._bindings.release_all(conversation)

@@ -26,8 +26,8 @@ from emulator import webhook_events
 from emulator.address_configurations import AddressConfigurations, AutoCreationChange
 from emulator.binding_index import BindingIndex
 from emulator.clock import Clock, TimeSource
-from emulator.conversations import Conversations
-from emulator.defaults import MIN_TIMER_CLOSED, MIN_TIMER_INACTIVE
+from emulator.conversations import Conversations, check_causes
+from emulator.defaults import DATE_UPDATED_ON, MIN_TIMER_CLOSED, MIN_TIMER_INACTIVE
 from emulator.errors import ConversationClosed, TimersRequireState
 from emulator.inbound import Inbound, InboundOutcome, PreEvent, no_pre_event
 from emulator.messages import Messages
@@ -84,8 +84,13 @@ class Store:
         default_service_sid: str,
         messaging_service_sid: str,
         publish: Callable[[Event], None] = lambda event: None,
+        *,
+        date_updated_on: tuple[str, ...] = DATE_UPDATED_ON,
     ) -> None:
+        """`date_updated_on`: what bumps a conversation's date_updated, from
+        `conversations.DATE_UPDATED_CAUSES`."""
         self.lock = threading.RLock()
+        self.date_updated_on = check_causes(date_updated_on)
         self.clock = clock
         self.account_sid = account_sid
         self.default_service_sid = default_service_sid
@@ -100,13 +105,13 @@ class Store:
             self._services = Services(self.clock, self.default_service_sid, seq)
             self._index = BindingIndex()
             self._conversations = Conversations(
-                self._services, self.clock, seq, self.messaging_service_sid
+                self._services, self.clock, seq, self.messaging_service_sid, self.date_updated_on
             )
             self._states = States(
                 self._conversations, self._index, seq, self._emit, self.account_sid
             )
             self._participants = Participants(self._conversations, self._index, self.clock, seq)
-            self._messages = Messages(self._states, self.clock, seq)
+            self._messages = Messages(self._conversations, self._states, self.clock, seq)
             self._addresses = AddressConfigurations(self._services, self.clock, seq)
             self._inbound = Inbound(
                 lock=self.lock,
@@ -267,7 +272,7 @@ class Store:
                 messaging_service_sid=messaging_service_sid,
             )
             now = self.clock.now()
-            conversation.date_updated = now
+            self._conversations.touch(conversation, "update", now)
             self._states.set_timers(conversation, inactive=inactive, closed=closed)
             state_from = conversation.state
             if new_state and new_state != state_from:

@@ -150,7 +150,7 @@ def state_updated(
     _put(params, "MessagingServiceSid", conversation.messaging_service_sid)
     _put(params, "StateFrom", state_from)
     _put(params, "StateTo", conversation.state)
-    _put(params, "StateUpdated", conversation.date_updated)
+    _put(params, "StateUpdated", conversation.date_state_changed or conversation.date_updated)
     _put(params, "Reason", reason)
     return Event(
         "onConversationStateUpdated", conversation.service_sid, conversation.sid, params, origin
