@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 import click
@@ -18,6 +17,7 @@ from emulator.defaults import (
     WEBHOOK_TIMEOUT,
 )
 from emulator.server import RunningEmulator, serve
+from workers import logs
 
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
@@ -107,7 +107,7 @@ def _auth_token(_: click.Context, __: click.Parameter, value: str) -> str:
     "unconfirmed), so a receiver's other de-duplication is exercised. POST /_emulator/faults "
     '{"omit_idempotency_token": true} does the same at run time.',
 )
-@click.option("--quiet", is_flag=True, help="Do not log each request.")
+@click.option("--quiet", is_flag=True, help="Do not log each request (access lines).")
 def emulator_command(
     host: str,
     port: int,
@@ -128,7 +128,9 @@ def emulator_command(
     actions). Point the official client at it with workers.twilio_http.make_client(...,
     base_url=URL), or set TWILIO_API_BASE_URL=URL.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # One JSON line per record on stderr, phone numbers masked and the token redacted: the same
+    # handler as every other Bindery process.
+    logs.configure("INFO", secrets=(auth_token,))
     config = EmulatorConfig(
         account_sid=account_sid,
         auth_token=auth_token,
