@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from emulator.contract import Contract
@@ -118,3 +120,19 @@ def test_lists_statuses_and_unknown_operations():
         contract.violations("GET", f"/v1/Conversations/{CH}", 200, partial, exact_fields=False)
         == []
     )
+
+
+def test_every_route_the_emulator_serves_is_an_operation_of_twilio():
+    from emulator import create_app
+
+    contract = Contract.load()
+    served = []
+    for rule in create_app().url_map.iter_rules():
+        if not rule.rule.startswith("/v1"):
+            continue
+        path = re.sub(r"<[^>]+>", "X" * 34, rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            operation = contract.operation(method, path)
+            assert operation is not None, f"{method} {rule.rule} is not in Twilio's API"
+            served.append(f"{method} {operation.template}")
+    assert len(served) == len(set(served)) >= 40
