@@ -1,11 +1,12 @@
 """Emulator-only endpoints under /_emulator: JSON in and out, no authentication, no faults.
 
-- `GET  /_emulator/`                 account SID, default service SID and the emulator's time
+- `GET  /_emulator/`                 account SID, default service SID, the emulator's time, and
+                                     what bumps date_updated
 - `GET  /_emulator/stats`            requests, errors by code, webhooks, REST calls by operation
 - `POST /_emulator/reset`            all state, stats and faults back to a fresh start
 - `GET|POST /_emulator/faults`       error rates, latency and limits (see `limits.Faults`)
 - `GET|POST /_emulator/clock`        the emulator's time; `{"advance_seconds": N}` moves it
-- `POST /_emulator/inbound`          an inbound SMS `{"from", "to", "body"}`
+- `POST /_emulator/inbound`          an inbound message `{"from", "to", "body"}` (SMS, WhatsApp, ...)
 - `POST /_emulator/sdk/participants` an SDK-originated participant add
 - `POST /_emulator/webhooks/flush`   wait until queued post-events were sent
 """
@@ -19,7 +20,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from emulator.clock import iso
 from emulator.engine import Engine
 from emulator.limits import Faults
-from emulator.store import ParticipantSpec
+from emulator.participants import ParticipantSpec
 
 blueprint = Blueprint("admin", __name__, url_prefix="/_emulator")
 
@@ -65,6 +66,7 @@ def info() -> Response:
             "account_sid": engine.config.account_sid,
             "default_service_sid": engine.config.service_sid,
             "now": iso(engine.clock.now()),
+            "date_updated_on": list(engine.config.date_updated_on),
         }
     )
 
@@ -109,18 +111,25 @@ def clock() -> Response:
 
 @blueprint.post("/inbound")
 def inbound() -> tuple[Response, int]:
-    """Answers `{"conversation_sid", "created", "message_sid"}`, or 403 when a pre-event
-    (onConversationAdd or onMessageAdd) rejected the message."""
-    data = _body()
-    outcome = _engine().inbound(
+    """A message from `from` (the customer) to `to` (the Twilio number): to the conversation
+    holding the pair, else autocreated in the service of `to`'s Address Configuration (the default
+    service when it has none). Answers `{"conversation_sid", "created", "message_sid",
+    "chat_service_sid", "address_configuration_sid"}`; 403 when a pre-event (onConversationAdd or
+    onMessageAdd) rejected the message; `conversation_sid` null and a `message` when `to`'s
+    configuration has autocreation off."""
+    data, engine = _body(), _engine()
+    outcome = engine.store.receive_inbound(
         _text(data, "from", required=True) or "",
         _text(data, "to", required=True) or "",
         _text(data, "body"),
+        pre_event=engine.pre_event,
     )
     body = {
         "conversation_sid": outcome.conversation_sid,
         "created": outcome.created,
         "message_sid": outcome.message_sid,
+        "chat_service_sid": outcome.service_sid,
+        "address_configuration_sid": outcome.address_configuration_sid,
     }
     if outcome.rejected_status is not None:
         body |= {
@@ -129,6 +138,8 @@ def inbound() -> tuple[Response, int]:
             "message": f"{outcome.rejected_by} was rejected by the pre-event webhook",
         }
         return jsonify(body), 403
+    if outcome.not_routed:
+        body["message"] = outcome.not_routed
     return jsonify(body), 200
 
 

@@ -15,13 +15,19 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from emulator import resources
+from emulator.address_configurations import AutoCreationChange
 from emulator.clock import parse_date
-from emulator.defaults import MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE
+from emulator.defaults import (
+    MAX_ADDRESS_CONFIGURATIONS_PAGE_SIZE,
+    MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE,
+)
 from emulator.engine import Engine
 from emulator.errors import InvalidParameter
-from emulator.events import Origin
+from emulator.messages import check_order
 from emulator.paging import PageRequest, paginate
-from emulator.store import UNSET, ParticipantSpec
+from emulator.participants import ParticipantSpec
+from emulator.records import UNSET
+from emulator.webhook_events import Origin
 
 blueprint = Blueprint("api", __name__)
 
@@ -84,6 +90,15 @@ def _int(name: str) -> Any:
         return int(value)
     except ValueError:
         raise InvalidParameter(f"{name}: {value!r} is not a whole number") from None
+
+
+def _bool(name: str) -> Any:
+    value = _given(name)
+    if value is UNSET:
+        return UNSET
+    if value.strip().lower() not in ("true", "false"):
+        raise InvalidParameter(f"{name}: {value!r} must be true or false")
+    return value.strip().lower() == "true"
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -192,6 +207,76 @@ def _webhook_changes(*, target: bool) -> dict[str, Any]:
     return changes
 
 
+# -- address configurations -------------------------------------------------------------------
+
+
+@_route("/Configuration/Addresses", "address_configurations.create", "POST", forms="default")
+def create_address_configuration() -> Response:
+    form = request.form
+    configuration = _engine().store.create_address_configuration(
+        form.get("Type") or "",
+        form.get("Address") or "",
+        friendly_name=form.get("FriendlyName"),
+        address_country=form.get("AddressCountry"),
+        auto_creation=_auto_creation(),
+    )
+    return _json(resources.address_configuration(_account(), configuration), 201)
+
+
+@_route("/Configuration/Addresses", "address_configurations.list", "GET", forms="default")
+def list_address_configurations() -> Response:
+    kind = request.args.get("Type") or None
+    account = _account()
+    return _list(
+        "address_configurations",
+        _engine().store.list_address_configurations(kind),
+        lambda a: resources.address_configuration(account, a),
+        position=lambda a: a.seq,
+        filters=[("Type", kind)] if kind else [],
+        max_size=MAX_ADDRESS_CONFIGURATIONS_PAGE_SIZE,
+    )
+
+
+@_route("/Configuration/Addresses/<sid>", "address_configurations.fetch", "GET", forms="default")
+def fetch_address_configuration(sid: str) -> Response:
+    configuration = _engine().store.get_address_configuration(sid)
+    return _json(resources.address_configuration(_account(), configuration))
+
+
+@_route("/Configuration/Addresses/<sid>", "address_configurations.update", "POST", forms="default")
+def update_address_configuration(sid: str) -> Response:
+    configuration = _engine().store.update_address_configuration(
+        sid, friendly_name=_given("FriendlyName"), auto_creation=_auto_creation()
+    )
+    return _json(resources.address_configuration(_account(), configuration))
+
+
+@_route(
+    "/Configuration/Addresses/<sid>", "address_configurations.delete", "DELETE", forms="default"
+)
+def delete_address_configuration(sid: str) -> Response:
+    _engine().store.delete_address_configuration(sid)
+    return _no_content()
+
+
+def _auto_creation() -> AutoCreationChange:
+    filters = request.form.getlist("AutoCreation.WebhookFilters")
+    return AutoCreationChange(
+        enabled=_bool("AutoCreation.Enabled"),
+        type=_given("AutoCreation.Type"),
+        conversation_service_sid=_given("AutoCreation.ConversationServiceSid"),
+        webhook_url=_given("AutoCreation.WebhookUrl"),
+        webhook_method=_given("AutoCreation.WebhookMethod"),
+        webhook_filters=(
+            tuple(f for f in filters if f)
+            if "AutoCreation.WebhookFilters" in request.form
+            else UNSET
+        ),
+        studio_flow_sid=_given("AutoCreation.StudioFlowSid"),
+        studio_retry_count=_int("AutoCreation.StudioRetryCount"),
+    )
+
+
 # -- conversations ----------------------------------------------------------------------------
 
 
@@ -209,8 +294,8 @@ def create_conversation(service_sid: str | None = None) -> Response:
         timer_closed=form.get("Timers.Closed"),
         origin=_origin(),
     )
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.conversation(_account(), conversation, prefix), 201)
+    scope = resources.Scope(service_sid)
+    return _json(resources.conversation(_account(), conversation, scope), 201)
 
 
 @_route("/Conversations", "conversations.list", "GET")
@@ -226,11 +311,11 @@ def list_conversations(service_sid: str | None = None) -> Response:
     items = _engine().store.list_conversations(
         _service(service_sid), state=args.get("State") or None, start=start, end=end
     )
-    account, prefix = _account(), resources.prefix_for(service_sid)
+    account, scope = _account(), resources.Scope(service_sid)
     return _list(
         "conversations",
         items,
-        lambda c: resources.conversation(account, c, prefix),
+        lambda c: resources.conversation(account, c, scope),
         position=lambda c: c.seq,
         filters=filters,
     )
@@ -239,8 +324,8 @@ def list_conversations(service_sid: str | None = None) -> Response:
 @_route("/Conversations/<sid>", "conversations.fetch", "GET")
 def fetch_conversation(sid: str, service_sid: str | None = None) -> Response:
     conversation = _engine().store.get_conversation(_service(service_sid), sid)
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.conversation(_account(), conversation, prefix))
+    scope = resources.Scope(service_sid)
+    return _json(resources.conversation(_account(), conversation, scope))
 
 
 @_route("/Conversations/<sid>", "conversations.update", "POST")
@@ -259,8 +344,8 @@ def update_conversation(sid: str, service_sid: str | None = None) -> Response:
         timer_closed=_given("Timers.Closed"),
         origin=_origin(),
     )
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.conversation(_account(), conversation, prefix))
+    scope = resources.Scope(service_sid)
+    return _json(resources.conversation(_account(), conversation, scope))
 
 
 @_route("/Conversations/<sid>", "conversations.delete", "DELETE")
@@ -285,18 +370,18 @@ def create_participant(conversation: str, service_sid: str | None = None) -> Res
         role_sid=form.get("RoleSid"),
     )
     participant = engine.store.add_participant(service, conversation, spec, origin=_origin())
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.participant(_account(), participant, prefix), 201)
+    scope = resources.Scope(service_sid)
+    return _json(resources.participant(_account(), participant, scope), 201)
 
 
 @_route("/Conversations/<conversation>/Participants", "participants.list", "GET")
 def list_participants(conversation: str, service_sid: str | None = None) -> Response:
     items = _engine().store.list_participants(_service(service_sid), conversation)
-    account, prefix = _account(), resources.prefix_for(service_sid)
+    account, scope = _account(), resources.Scope(service_sid)
     return _list(
         "participants",
         items,
-        lambda p: resources.participant(account, p, prefix),
+        lambda p: resources.participant(account, p, scope),
         position=lambda p: p.seq,
     )
 
@@ -304,8 +389,8 @@ def list_participants(conversation: str, service_sid: str | None = None) -> Resp
 @_route("/Conversations/<conversation>/Participants/<sid>", "participants.fetch", "GET")
 def fetch_participant(conversation: str, sid: str, service_sid: str | None = None) -> Response:
     participant = _engine().store.get_participant(_service(service_sid), conversation, sid)
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.participant(_account(), participant, prefix))
+    scope = resources.Scope(service_sid)
+    return _json(resources.participant(_account(), participant, scope))
 
 
 @_route("/Conversations/<conversation>/Participants/<sid>", "participants.update", "POST")
@@ -325,8 +410,8 @@ def update_participant(conversation: str, sid: str, service_sid: str | None = No
         last_read_timestamp=_given("LastReadTimestamp"),
         origin=_origin(),
     )
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.participant(_account(), participant, prefix))
+    scope = resources.Scope(service_sid)
+    return _json(resources.participant(_account(), participant, scope))
 
 
 @_route("/Conversations/<conversation>/Participants/<sid>", "participants.delete", "DELETE")
@@ -352,23 +437,19 @@ def create_message(conversation: str, service_sid: str | None = None) -> Respons
         attributes=form.get("Attributes"),
         origin=_origin(),
     )
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.message(_account(), message, prefix), 201)
+    scope = resources.Scope(service_sid)
+    return _json(resources.message(_account(), message, scope), 201)
 
 
 @_route("/Conversations/<conversation>/Messages", "messages.list", "GET")
 def list_messages(conversation: str, service_sid: str | None = None) -> Response:
-    order = request.args.get("Order") or "asc"
-    if order not in ("asc", "desc"):
-        raise InvalidParameter(f"Order: {order!r} must be asc or desc")
-    items = _engine().store.list_messages(_service(service_sid), conversation)
-    if order == "desc":
-        items.reverse()
-    account, prefix = _account(), resources.prefix_for(service_sid)
+    order = check_order(request.args.get("Order") or "asc")
+    items = _engine().store.list_messages(_service(service_sid), conversation, order=order)
+    account, scope = _account(), resources.Scope(service_sid)
     return _list(
         "messages",
         items,
-        lambda m: resources.message(account, m, prefix),
+        lambda m: resources.message(account, m, scope),
         position=lambda m: m.seq,
         filters=[("Order", order)] if "Order" in request.args else [],
         descending=order == "desc",
@@ -378,8 +459,8 @@ def list_messages(conversation: str, service_sid: str | None = None) -> Response
 @_route("/Conversations/<conversation>/Messages/<sid>", "messages.fetch", "GET")
 def fetch_message(conversation: str, sid: str, service_sid: str | None = None) -> Response:
     message = _engine().store.get_message(_service(service_sid), conversation, sid)
-    prefix = resources.prefix_for(service_sid)
-    return _json(resources.message(_account(), message, prefix))
+    scope = resources.Scope(service_sid)
+    return _json(resources.message(_account(), message, scope))
 
 
 # -- participant conversations ----------------------------------------------------------------
@@ -395,12 +476,12 @@ def list_participant_conversations(service_sid: str | None = None) -> Response:
     items = _engine().store.participant_conversations(
         _service(service_sid), address=address or None, identity=identity or None
     )
-    account, prefix = _account(), resources.prefix_for(service_sid)
+    account, scope = _account(), resources.Scope(service_sid)
     filters = [("Address", address)] if address else [("Identity", identity or "")]
     return _list(
         "conversations",
         items,
-        lambda pc: resources.participant_conversation(account, pc[0], pc[1], prefix),
+        lambda pc: resources.participant_conversation(account, pc[0], pc[1], scope),
         position=lambda pc: pc[0].seq,
         filters=filters,
         max_size=MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE,

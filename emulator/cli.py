@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 import click
 
 from emulator.config import EmulatorConfig
+from emulator.conversations import DATE_UPDATED_CAUSES, check_causes
 from emulator.defaults import (
+    DATE_UPDATED_ON,
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_HOST,
@@ -16,6 +17,7 @@ from emulator.defaults import (
     WEBHOOK_TIMEOUT,
 )
 from emulator.server import RunningEmulator, serve
+from workers import logs
 
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
@@ -24,6 +26,15 @@ def _account_sid(_: click.Context, __: click.Parameter, value: str) -> str:
     if not _ACCOUNT_SID.fullmatch(value):
         raise click.BadParameter("must be AC followed by 32 hex digits")
     return value
+
+
+def _causes(_: click.Context, __: click.Parameter, value: str) -> tuple[str, ...]:
+    if value.strip().lower() == "none":
+        return ()
+    try:
+        return check_causes([c.strip() for c in value.split(",") if c.strip()])
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def _auth_token(_: click.Context, __: click.Parameter, value: str) -> str:
@@ -81,7 +92,22 @@ def _auth_token(_: click.Context, __: click.Parameter, value: str) -> str:
     default=WEBHOOK_TIMEOUT,
     help="Seconds to wait for a webhook receiver before giving up (Twilio waits 5).",
 )
-@click.option("--quiet", is_flag=True, help="Do not log each request.")
+@click.option(
+    "--date-updated-on",
+    default=",".join(DATE_UPDATED_ON),
+    callback=_causes,
+    help="What bumps a conversation's date_updated, comma-separated from "
+    f"{', '.join(DATE_UPDATED_CAUSES)}, or none. Twilio says only 'the date this resource was "
+    "last updated': set this when a test depends on what else does.",
+)
+@click.option(
+    "--omit-idempotency-token",
+    is_flag=True,
+    help="Send webhooks without I-Twilio-Idempotency-Token (whether Twilio sends it is "
+    "unconfirmed), so a receiver's other de-duplication is exercised. POST /_emulator/faults "
+    '{"omit_idempotency_token": true} does the same at run time.',
+)
+@click.option("--quiet", is_flag=True, help="Do not log each request (access lines).")
 def emulator_command(
     host: str,
     port: int,
@@ -91,6 +117,8 @@ def emulator_command(
     max_concurrency: int | None,
     latency_ms: int,
     webhook_timeout: float,
+    date_updated_on: tuple[str, ...],
+    omit_idempotency_token: bool,
     quiet: bool,
 ) -> None:
     """Run a stateful stand-in for Twilio's Conversations REST API.
@@ -100,7 +128,9 @@ def emulator_command(
     actions). Point the official client at it with workers.twilio_http.make_client(...,
     base_url=URL), or set TWILIO_API_BASE_URL=URL.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # One JSON line per record on stderr, phone numbers masked and the token redacted: the same
+    # handler as every other Bindery process.
+    logs.configure("INFO", secrets=(auth_token,))
     config = EmulatorConfig(
         account_sid=account_sid,
         auth_token=auth_token,
@@ -108,6 +138,8 @@ def emulator_command(
         max_concurrency=max_concurrency,
         latency_ms=latency_ms,
         webhook_timeout=webhook_timeout,
+        date_updated_on=date_updated_on,
+        omit_idempotency_token=omit_idempotency_token,
     )
     # A token that came from the environment may be a real one: show only its end.
     source = click.get_current_context().get_parameter_source("auth_token")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from emulator.errors import InvalidParameter
 
@@ -17,6 +18,13 @@ _DURATION = re.compile(
     r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$",
     re.ASCII,
 )
+
+
+class TimeSource(Protocol):
+    """What the Store needs of a clock: `now()`, an aware datetime. `Clock` is one; a test may pass
+    any object that has `now()`."""
+
+    def now(self) -> datetime: ...
 
 
 class Clock:

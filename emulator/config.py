@@ -12,8 +12,9 @@ from emulator.sids import derived_sid
 class EmulatorConfig:
     """Credentials, limits and timings of one emulator instance.
 
-    `writes_per_second_per_conversation`, `max_concurrency` and `latency_ms` are the baseline
-    faults: `POST /_emulator/faults` overrides them and `POST /_emulator/reset` restores them.
+    `writes_per_second_per_conversation`, `max_concurrency`, `latency_ms` and
+    `omit_idempotency_token` are the baseline faults: `POST /_emulator/faults` overrides them and
+    `POST /_emulator/reset` restores them.
     """
 
     account_sid: str = defaults.DEFAULT_ACCOUNT_SID
@@ -28,6 +29,12 @@ class EmulatorConfig:
     webhook_threads: int = defaults.WEBHOOK_SENDER_THREADS
     timer_tick: float = defaults.TIMER_TICK
     """Seconds between real-time timer checks; 0 turns the background ticker off."""
+    date_updated_on: tuple[str, ...] = defaults.DATE_UPDATED_ON
+    """What bumps a conversation's date_updated, from `conversations.DATE_UPDATED_CAUSES`:
+    `update`, `state`, `message`, `participant`. Twilio says only "the date that this resource
+    was last updated"."""
+    omit_idempotency_token: bool = False
+    """Send webhooks without `I-Twilio-Idempotency-Token` (a baseline fault, like the limits)."""
 
     @property
     def service_sid(self) -> str:

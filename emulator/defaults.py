@@ -31,6 +31,9 @@ MAX_PAGE_SIZE = 100
 MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE = 50
 """Largest PageSize of ParticipantConversations."""
 
+MAX_ADDRESS_CONFIGURATIONS_PAGE_SIZE = 50
+"""Largest PageSize of Address Configurations."""
+
 WEBHOOK_TIMEOUT = 5.0
 """Seconds the emulator waits for a webhook answer ("a maximum timeout of 5 seconds")."""
 
@@ -45,3 +48,8 @@ MIN_TIMER_INACTIVE = 60
 
 MIN_TIMER_CLOSED = 600
 """Seconds: the smallest Timers.Closed Twilio accepts (10 minutes)."""
+
+DATE_UPDATED_ON = ("update", "state", "message")
+"""What bumps a conversation's date_updated (see `conversations.DATE_UPDATED_CAUSES`): a REST
+update, a state change, a message; not participant changes. Twilio says only "the date that this
+resource was last updated"."""

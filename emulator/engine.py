@@ -1,7 +1,8 @@
-"""The emulator's parts wired together, and the actions that run pre-event webhooks.
+"""The emulator's parts wired together: clock, store, webhook sender, limits and stats.
 
-REST calls go straight to the Store; the SDK and inbound-SMS stand-ins come here, because their
-pre-event must be sent (and answered) before the Store is touched, outside its lock.
+REST calls go straight to the Store. The SDK stand-in comes here, because its pre-event must be
+sent (and answered) before the Store is touched, outside its lock; inbound messages go to
+`Store.receive_inbound` with `Engine.pre_event` as the way to ask the receivers.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from emulator import events
+from emulator import webhook_events
 from emulator.clock import Clock
 from emulator.config import EmulatorConfig
 from emulator.errors import ConversationClosed
-from emulator.events import Event, Origin
 from emulator.limits import Faults, Limits
 from emulator.stats import Stats
-from emulator.store import CLOSED, Message, ParticipantSpec, Store
+from emulator.store import CLOSED, ParticipantSpec, Store
+from emulator.webhook_events import Event, Origin
 from emulator.webhooks import PreOutcome, Target, WebhookSender
 
 log = logging.getLogger(__name__)
@@ -30,16 +30,6 @@ class SdkAddOutcome:
     added: bool
     participant_sid: str | None = None
     rejected_status: int | None = None
-
-
-@dataclass(frozen=True)
-class InboundOutcome:
-    conversation_sid: str | None
-    created: bool
-    message_sid: str | None = None
-    rejected_status: int | None = None
-    rejected_by: str | None = None
-    """The pre-event that rejected the message, when one did."""
 
 
 class Engine:
@@ -54,10 +44,15 @@ class Engine:
                 latency_ms=config.latency_ms,
                 max_concurrency=config.max_concurrency,
                 writes_per_second_per_conversation=config.writes_per_second_per_conversation,
+                omit_idempotency_token=config.omit_idempotency_token,
             )
         )
         self.sender = WebhookSender(
-            config.auth_token, self.stats, config.webhook_timeout, config.webhook_threads
+            config.auth_token,
+            self.stats,
+            config.webhook_timeout,
+            config.webhook_threads,
+            idempotency_token=lambda: not self.limits.faults.omit_idempotency_token,
         )
         self.store = Store(
             self.clock,
@@ -65,6 +60,7 @@ class Engine:
             config.service_sid,
             config.messaging_service_sid,
             publish=self.publish,
+            date_updated_on=config.date_updated_on,
         )
         self._stopping = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -132,7 +128,7 @@ class Engine:
             return PreOutcome()
         return self.sender.pre(event, targets)
 
-    # -- SDK and inbound stand-ins ------------------------------------------------------------
+    # -- the SDK stand-in ------------------------------------------------------------
 
     def sdk_add_participant(
         self, conversation_sid: str, spec: ParticipantSpec, client_identity: str
@@ -143,7 +139,7 @@ class Engine:
         if conversation.state == CLOSED:
             raise ConversationClosed()
         origin = Origin.sdk(client_identity)
-        pre = events.participant_event(
+        pre = webhook_events.participant_event(
             self.config.account_sid,
             "onParticipantAdd",
             conversation,
@@ -157,75 +153,3 @@ class Engine:
             conversation.service_sid, conversation.sid, spec, origin=origin
         )
         return SdkAddOutcome(added=True, participant_sid=participant.sid)
-
-    def inbound(self, address: str, proxy_address: str, body: str | None) -> InboundOutcome:
-        """An SMS (or WhatsApp message) from `address` to the Twilio number `proxy_address`.
-
-        To the conversation holding the pair: onMessageAdd first. No holder: onConversationAdd
-        first, then autocreation. A pre-event answer may change the message's body, author and
-        attributes, or the new conversation's friendly_name.
-        """
-        ParticipantSpec(address=address, proxy_address=proxy_address).validate()
-        origin = Origin.sms()
-        account_sid = self.config.account_sid
-        holder = self.store.holder_of(address, proxy_address)
-        if holder is not None:
-            conversation, participant = holder
-            provisional = Message(
-                sid="",
-                conversation_sid=conversation.sid,
-                service_sid=conversation.service_sid,
-                seq=0,
-                index=conversation.next_index,
-                author=address,
-                body=body,
-                attributes="{}",
-                participant_sid=participant.sid,
-                date_created=self.clock.now(),
-                date_updated=self.clock.now(),
-            )
-            pre = events.message_event(
-                account_sid, "onMessageAdd", conversation, provisional, origin
-            )
-        else:
-            draft = self.store.draft_conversation()
-            participant = ParticipantSpec(address=address, proxy_address=proxy_address).provisional(
-                draft
-            )
-            pre = events.conversation_event(
-                account_sid,
-                "onConversationAdd",
-                draft,
-                origin,
-                binding_of=participant,
-                message_body=body,
-            )
-        outcome = self.pre_event(pre)
-        if outcome.rejected:
-            return InboundOutcome(
-                conversation_sid=holder[0].sid if holder else None,
-                created=False,
-                rejected_status=outcome.rejected_status,
-                rejected_by=pre.event_type,
-            )
-        changes = outcome.changes
-        result = self.store.receive_inbound(
-            address,
-            proxy_address,
-            body=_text(changes.get("body"), body),
-            author=_text(changes.get("author"), None),
-            attributes=_text(changes.get("attributes"), None),
-            friendly_name=_text(changes.get("friendly_name"), None),
-            origin=origin,
-        )
-        return InboundOutcome(
-            conversation_sid=result.conversation.sid,
-            created=result.created,
-            message_sid=result.message.sid,
-        )
-
-
-def _text(value: Any, default: str | None) -> str | None:
-    if value is None:
-        return default
-    return value if isinstance(value, str) else str(value)

@@ -140,8 +140,18 @@ class IdentityInConversation(TwilioError):
 
 
 class BindingInConversation(TwilioError):
+    """The same pair, or the same Group MMS address, is already a participant of this one."""
+
     code, status = 50437, 409
     default_message = (
         "Participant with this messaging binding address and proxy address already exists "
         "in the Conversation"
+    )
+
+
+class ProjectedAddressMissing(TwilioError):
+    code, status = 50434, 400
+    default_message = (
+        "This is a Group MMS conversation, but the given participant has neither an Address "
+        "nor a ProjectedAddress"
     )

@@ -1,8 +1,10 @@
-"""Rate and concurrency limits and injected faults of the /v1 REST API.
+"""Rate and concurrency limits and injected faults of the /v1 REST API and of the webhooks.
 
 Twilio limits writes per conversation (participant and message create/update/delete, conversation
 update) and the account's concurrent requests; both answer 429 with code 20429. Both are off
-unless configured. Faults add random 429/500 answers and latency for resilience tests.
+unless configured. Faults add random 429/500 answers and latency for resilience tests, and can
+leave `I-Twilio-Idempotency-Token` off the webhooks (whether Conversations sends it is
+unconfirmed), so a receiver's other de-duplication is exercised.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Faults:
     writes_per_second_per_conversation: int | None = None
     writes_only: bool = False
     """When true the error rates hit writes (POST, DELETE) only, so reads keep working."""
+    omit_idempotency_token: bool = False
+    """When true webhooks carry no `I-Twilio-Idempotency-Token` header."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,10 +60,11 @@ class Faults:
         for name in ("max_concurrency", "writes_per_second_per_conversation"):
             if name in data:
                 values[name] = _whole(data[name], name, minimum=1, nullable=True)
-        if "writes_only" in data:
-            if not isinstance(data["writes_only"], bool):
-                raise ValueError("writes_only must be true or false")
-            values["writes_only"] = data["writes_only"]
+        for name in ("writes_only", "omit_idempotency_token"):
+            if name in data:
+                if not isinstance(data[name], bool):
+                    raise ValueError(f"{name} must be true or false")
+                values[name] = data[name]
         return replace(baseline, **values)
 
 

@@ -1,25 +1,47 @@
-"""JSON of each resource, in the shapes of Twilio's OpenAPI description (`twilio_conversations_v1`).
+"""JSON of each resource, in the shapes of Twilio's OpenAPI description (`twilio_conversations_v1`,
+whose facts are kept in `emulator/contract/conversations_v1.json`): every field Twilio has, in its
+order, and no other.
 
-`prefix` is the absolute base a resource is addressed under, as the request reached it:
-`https://conversations.twilio.com/v1` for the default-service form, or
-`https://conversations.twilio.com/v1/Services/IS...` for the service-scoped form.
+A `Scope` says how the request reached a resource: the default-service form
+(`https://conversations.twilio.com/v1/...`) or the service-scoped form
+(`.../v1/Services/IS.../...`). It decides the URLs, and whether participants and messages carry
+`chat_service_sid` (only the service-scoped form has it, in Twilio's description).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from emulator.clock import iso
 from emulator.defaults import PUBLIC_BASE_URL
-from emulator.store import Conversation, Message, Participant, Service, WebhookConfig
+from emulator.records import (
+    AddressConfiguration,
+    Conversation,
+    Message,
+    Participant,
+    Service,
+    WebhookConfig,
+)
 
 Json = dict[str, Any]
 
 ROOT = f"{PUBLIC_BASE_URL}/v1"
 
 
-def prefix_for(service_sid: str | None) -> str:
-    return f"{ROOT}/Services/{service_sid}" if service_sid else ROOT
+@dataclass(frozen=True)
+class Scope:
+    service_sid: str | None
+    """The service the path named, or None for the default-service form."""
+
+    @property
+    def base(self) -> str:
+        """The absolute base the resource is addressed under."""
+        return f"{ROOT}/Services/{self.service_sid}" if self.service_sid else ROOT
+
+    @property
+    def scoped(self) -> bool:
+        return self.service_sid is not None
 
 
 def service(account_sid: str, s: Service) -> Json:
@@ -56,8 +78,8 @@ def timers(c: Conversation) -> Json:
     return found
 
 
-def conversation(account_sid: str, c: Conversation, prefix: str) -> Json:
-    url = f"{prefix}/Conversations/{c.sid}"
+def conversation(account_sid: str, c: Conversation, scope: Scope) -> Json:
+    url = f"{scope.base}/Conversations/{c.sid}"
     return {
         "sid": c.sid,
         "account_sid": account_sid,
@@ -83,11 +105,9 @@ def conversation(account_sid: str, c: Conversation, prefix: str) -> Json:
 
 def messaging_binding(p: Participant) -> Json | None:
     if p.binding is not None:
-        binding: Json = {
-            "type": p.binding.type,
-            "address": p.binding.address,
-            "proxy_address": p.binding.proxy_address,
-        }
+        binding: Json = {"type": p.binding.type, "address": p.binding.address}
+        if p.binding.proxy_address:
+            binding["proxy_address"] = p.binding.proxy_address
         if p.binding.projected_address:
             binding["projected_address"] = p.binding.projected_address
         return binding
@@ -96,9 +116,10 @@ def messaging_binding(p: Participant) -> Json | None:
     return None
 
 
-def participant(account_sid: str, p: Participant, prefix: str) -> Json:
+def participant(account_sid: str, p: Participant, scope: Scope) -> Json:
     return {
         "account_sid": account_sid,
+        **_chat_service(p.service_sid, scope),
         "conversation_sid": p.conversation_sid,
         "sid": p.sid,
         "identity": p.identity,
@@ -107,17 +128,18 @@ def participant(account_sid: str, p: Participant, prefix: str) -> Json:
         "role_sid": p.role_sid,
         "date_created": iso(p.date_created),
         "date_updated": iso(p.date_updated),
-        "url": f"{prefix}/Conversations/{p.conversation_sid}/Participants/{p.sid}",
+        "url": f"{scope.base}/Conversations/{p.conversation_sid}/Participants/{p.sid}",
         "last_read_message_index": p.last_read_message_index,
         "last_read_timestamp": p.last_read_timestamp,
     }
 
 
-def message(account_sid: str, m: Message, prefix: str) -> Json:
-    url = f"{prefix}/Conversations/{m.conversation_sid}/Messages/{m.sid}"
+def message(account_sid: str, m: Message, scope: Scope) -> Json:
+    url = f"{scope.base}/Conversations/{m.conversation_sid}/Messages/{m.sid}"
     return {
         "sid": m.sid,
         "account_sid": account_sid,
+        **_chat_service(m.service_sid, scope),
         "conversation_sid": m.conversation_sid,
         "body": m.body,
         "media": None,
@@ -137,8 +159,12 @@ def message(account_sid: str, m: Message, prefix: str) -> Json:
     }
 
 
+def _chat_service(service_sid: str, scope: Scope) -> Json:
+    return {"chat_service_sid": service_sid} if scope.scoped else {}
+
+
 def participant_conversation(
-    account_sid: str, p: Participant, c: Conversation, prefix: str
+    account_sid: str, p: Participant, c: Conversation, scope: Scope
 ) -> Json:
     binding = None
     if p.binding is not None:
@@ -150,7 +176,7 @@ def participant_conversation(
             "name": None,
             "projected_address": p.binding.projected_address,
         }
-    conversation_url = f"{prefix}/Conversations/{c.sid}"
+    conversation_url = f"{scope.base}/Conversations/{c.sid}"
     return {
         "account_sid": account_sid,
         "chat_service_sid": c.service_sid,
@@ -196,6 +222,37 @@ def account_webhook_configuration(account_sid: str, w: WebhookConfig) -> Json:
         "target": w.target,
         "url": f"{ROOT}/Configuration/Webhooks",
     }
+
+
+def address_configuration(account_sid: str, a: AddressConfiguration) -> Json:
+    return {
+        "sid": a.sid,
+        "account_sid": account_sid,
+        "type": a.type,
+        "address": a.address,
+        "friendly_name": a.friendly_name,
+        "auto_creation": auto_creation(a),
+        "date_created": iso(a.date_created),
+        "date_updated": iso(a.date_updated),
+        "url": f"{ROOT}/Configuration/Addresses/{a.sid}",
+        "address_country": a.address_country,
+    }
+
+
+def auto_creation(a: AddressConfiguration) -> Json:
+    """`enabled` and `type`, then the fields of that type that are set (as Twilio's examples)."""
+    settings = a.auto_creation
+    found: Json = {"enabled": settings.enabled, "type": settings.type}
+    if settings.conversation_service_sid:
+        found["conversation_service_sid"] = settings.conversation_service_sid
+    if settings.type == "webhook":
+        found["webhook_url"] = settings.webhook_url
+        found["webhook_method"] = settings.webhook_method
+        found["webhook_filters"] = list(settings.webhook_filters)
+    elif settings.type == "studio":
+        found["studio_flow_sid"] = settings.studio_flow_sid
+        found["studio_retry_count"] = settings.studio_retry_count
+    return found
 
 
 def page(key: str, items: list[Json], meta: Json) -> Json:

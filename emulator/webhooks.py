@@ -3,7 +3,8 @@
 Requests are form-encoded POSTs (or GETs with the parameters in the query string when the
 configuration's Method is GET), signed in `X-Twilio-Signature` with the auth token as Twilio signs
 them: over the full URL plus the sorted POST parameters, or over the full URL alone for a GET.
-Each carries `I-Twilio-Idempotency-Token`, one token per event.
+Each carries `I-Twilio-Idempotency-Token`, one token per event, unless the fault
+`omit_idempotency_token` is on.
 
 Pre-events are sent synchronously by the request that causes them. Post-events are queued and
 sent by background threads, off the request path; one conversation always goes to the same thread,
@@ -18,6 +19,7 @@ import queue
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -25,8 +27,8 @@ from urllib.parse import urlencode
 import requests
 from twilio.request_validator import RequestValidator
 
-from emulator.events import Event
 from emulator.stats import Stats
+from emulator.webhook_events import Event
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,17 @@ class PreOutcome:
 class WebhookSender:
     """Signs and sends webhooks; counts them in Stats."""
 
-    def __init__(self, auth_token: str, stats: Stats, timeout: float, threads: int) -> None:
+    def __init__(
+        self,
+        auth_token: str,
+        stats: Stats,
+        timeout: float,
+        threads: int,
+        *,
+        idempotency_token: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._validator = RequestValidator(auth_token)
+        self._idempotency_token = idempotency_token
         self._stats = stats
         self._timeout = timeout
         self._queues: list[queue.Queue[tuple[int, Event, list[Target]] | None]] = [
@@ -163,10 +174,9 @@ class WebhookSender:
     def _request(
         self, session: requests.Session, target: Target, event: Event
     ) -> requests.Response:
-        headers = {
-            "I-Twilio-Idempotency-Token": event.token,
-            "User-Agent": USER_AGENT,
-        }
+        headers = {"User-Agent": USER_AGENT}
+        if self._idempotency_token():
+            headers["I-Twilio-Idempotency-Token"] = event.token
         if target.method.upper() == "GET":
             separator = "&" if "?" in target.url else "?"
             url = target.url + separator + urlencode(event.params)

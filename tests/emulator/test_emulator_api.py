@@ -269,3 +269,47 @@ def test_sids_are_prefix_and_32_lowercase_hex(conversations):
     for sid, prefix in ((conversation.sid, "CH"), (participant.sid, "MB"), (message.sid, "IM")):
         assert sid[:2] == prefix and len(sid) == 34
         assert sid[2:] == sid[2:].lower() and int(sid[2:], 16) >= 0
+
+
+def test_chat_service_sid_where_twilio_has_it(conversations, emulator, raw):
+    """Twilio's description gives service-scoped participants and messages a chat_service_sid,
+    and the default-service form none; the contract check of every answer holds the rest."""
+    service = conversations.services.create(friendly_name="second")
+    scoped = conversations.services(service.sid).conversations.create()
+    participant = (
+        conversations.services(service.sid)
+        .conversations(scoped.sid)
+        .participants.create(identity="agent-7")
+    )
+    message = (
+        conversations.services(service.sid).conversations(scoped.sid).messages.create(body="x")
+    )
+    assert (participant.chat_service_sid, message.chat_service_sid) == (service.sid, service.sid)
+    assert scoped.chat_service_sid == service.sid
+
+    plain = conversations.conversations.create()
+    plain.participants.create(identity="agent-7")
+    plain.messages.create(body="x")
+    base = f"{emulator.url}/v1/Conversations/{plain.sid}"
+    for path in ("Participants", "Messages"):
+        [item] = raw.get(f"{base}/{path}").json()[path.lower()]
+        assert "chat_service_sid" not in item
+
+
+def test_the_last_message_is_one_call_away(conversations, raw, emulator):
+    """Order=desc&PageSize=1 answers the newest message only, as a reader judging idleness asks."""
+    conversation = conversations.conversations.create()
+    sids = [conversation.messages.create(body=f"m{i}").sid for i in range(3)]
+    url = f"{emulator.url}/v1/Conversations/{conversation.sid}/Messages"
+    for order in ("desc", "DeSc"):
+        page = raw.get(url, params={"Order": order, "PageSize": 1}).json()
+        assert [m["sid"] for m in page["messages"]] == [sids[2]]
+        assert page["meta"]["page_size"] == 1
+        assert "Order=desc" in page["meta"]["next_page_url"]
+    following = raw.get(page["meta"]["next_page_url"].replace(BASE[:-3], emulator.url)).json()
+    assert [m["sid"] for m in following["messages"]] == [sids[1]]
+    [newest] = conversation.messages.list(order="desc", limit=1)
+    assert newest.sid == sids[2]
+    assert raw.get(url, params={"Order": "sideways"}).status_code == 400
+    assert raw.get(url, params={"PageSize": 101}).status_code == 400
+    assert [m["sid"] for m in raw.get(url, params={"PageSize": 2}).json()["messages"]] == sids[:2]

@@ -133,6 +133,110 @@ def test_invalid_bindings_answer_400_with_their_code(conversations, address, pro
     assert (error.code, error.status) == (code, 400)
 
 
+@pytest.mark.parametrize(
+    ("address", "proxy", "channel"),
+    [
+        ("+6834001", "+6834002", "sms"),  # Niue: 7 digits in all
+        ("+290 2345".replace(" ", ""), TWILIO_NUMBER, "sms"),
+        ("+" + "9" * 15, TWILIO_NUMBER, "sms"),
+        ("whatsapp:+6834001", "whatsapp:+15550001111", "whatsapp"),
+        ("messenger:2738492049184756", "messenger:104839201928374", "messenger"),
+        ("gbm:customer-7f3a", "gbm:agent-3c1d", "gbm"),
+        ("rcs:+15551230001", "rcs:brand_agent", "rcs"),
+        ("apple:urn:mbid:AQAAYyUbut6E4B3T9FLv5EbG", "apple:business-1", "apple"),
+        ("email:customer@example.com", "email:support@example.com", "email"),
+    ],
+)
+def test_every_channel_twilio_documents_is_a_pair(conversations, address, proxy, channel):
+    first, second = conversations.conversations.create(), conversations.conversations.create()
+    added = add_pair(first, address, proxy)
+    assert added.messaging_binding == {"type": channel, "address": address, "proxy_address": proxy}
+    error = error_of(add_pair, second, address, proxy)
+    assert error.code == 50416 and first.sid in error.msg
+    found = conversations.participant_conversations.list(address=address)
+    assert [pc.participant_messaging_binding["type"] for pc in found] == [channel]
+
+
+@pytest.mark.parametrize(
+    ("address", "proxy", "code"),
+    [
+        ("+123456", TWILIO_NUMBER, 50407),  # 6 digits: shorter than any numbering plan
+        ("+" + "9" * 16, TWILIO_NUMBER, 50407),
+        ("+15551230001\n", TWILIO_NUMBER, 50407),
+        ("messenger:", "messenger:104839201928374", 50407),
+        ("messenger:has space", "messenger:104839201928374", 50407),
+        ("telegram:12345", "telegram:678", 50407),
+        ("messenger:" + "1" * 247, "messenger:104839201928374", 50407),  # 257 characters
+        ("messenger:2738492049184756", "messenger:" + "1" * 247, 50408),
+        ("messenger:2738492049184756", TWILIO_NUMBER, 50414),
+        (f"whatsapp:{CUSTOMER}", "messenger:104839201928374", 50414),
+    ],
+)
+def test_addresses_no_channel_takes_are_refused(conversations, address, proxy, code):
+    error = error_of(add_pair, conversations.conversations.create(), address, proxy)
+    assert (error.code, error.status) == (code, 400)
+
+
+def test_an_address_of_256_characters_is_taken(conversations):
+    address = "messenger:" + "1" * 246
+    assert len(address) == 256
+    assert add_pair(conversations.conversations.create(), address, "messenger:1").sid
+
+
+# -- Group MMS ------------------------------------------------------------------------------------
+
+GROUP = ["+15551230001", "+15551230002"]
+
+
+def test_group_mms_participants_have_an_address_and_no_proxy(conversations, emulator, raw):
+    first, second = conversations.conversations.create(), conversations.conversations.create()
+    members = [first.participants.create(messaging_binding_address=a) for a in GROUP]
+    assert [m.messaging_binding for m in members] == [{"type": "sms", "address": a} for a in GROUP]
+    agent = first.participants.create(
+        identity="agent-7", messaging_binding_projected_address=TWILIO_NUMBER
+    )
+    assert agent.messaging_binding == {"type": "sms", "projected_address": TWILIO_NUMBER}
+    # No pair, so no binding rule: the same address in another group, and as a pair elsewhere.
+    assert second.participants.create(messaging_binding_address=GROUP[0]).sid
+    assert add_pair(conversations.conversations.create(), GROUP[0], TWILIO_NUMBER).sid
+    found = conversations.participant_conversations.list(address=GROUP[0])
+    assert [pc.conversation_sid for pc in found][:2] == [first.sid, second.sid]
+    assert found[0].participant_messaging_binding["proxy_address"] is None
+    # The same address twice in one group: 50437.
+    error = error_of(first.participants.create, messaging_binding_address=GROUP[0])
+    assert (error.code, error.status) == (50437, 409)
+    # A chat participant of a Group MMS needs a projected address: 50434.
+    error = error_of(first.participants.create, identity="agent-8")
+    assert (error.code, error.status) == (50434, 400)
+    # A conversation without a Group MMS participant takes chat participants as before.
+    assert conversations.conversations.create().participants.create(identity="agent-8").sid
+    # An unattached projected address (a Twilio number of the group).
+    number = first.participants.create(messaging_binding_projected_address="+15550002222")
+    assert number.identity is None and number.messaging_binding["projected_address"]
+    assert error_of(
+        first.participants.create, messaging_binding_projected_address="+15550002222"
+    ).code == (50437)
+
+
+def test_only_sms_addresses_join_without_a_proxy(conversations):
+    conversation = conversations.conversations.create()
+    for address, code in (
+        (f"whatsapp:{CUSTOMER}", 50412),
+        ("messenger:2738492049184756", 50412),
+        ("5551230001", 50407),
+    ):
+        error = error_of(conversation.participants.create, messaging_binding_address=address)
+        assert (error.code, error.status) == (code, 400), address
+
+
+def test_a_group_mms_participant_given_a_proxy_becomes_a_pair(conversations):
+    group, other = conversations.conversations.create(), conversations.conversations.create()
+    member = group.participants.create(messaging_binding_address=CUSTOMER)
+    moved = group.participants(member.sid).update(messaging_binding_proxy_address=TWILIO_NUMBER)
+    assert moved.messaging_binding["proxy_address"] == TWILIO_NUMBER
+    assert error_of(add_pair, other).code == 50416
+
+
 def test_a_participant_needs_an_identity_or_a_binding(raw, emulator):
     conversation = raw.post(f"{emulator.url}/v1/Conversations").json()
     answer = raw.post(

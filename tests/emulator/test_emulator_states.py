@@ -6,8 +6,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+import pytest
+from click.testing import CliRunner
+
 from emulator import EmulatorConfig, start_in_thread
-from emulator.events import Origin
+from emulator.cli import emulator_command
+from emulator.store import ParticipantSpec
+from emulator.webhook_events import Origin
 
 CUSTOMER = "+15551230001"
 TWILIO_NUMBER = "+15550001111"
@@ -149,3 +154,78 @@ def test_the_clock_and_info_endpoints(admin, emulator):
     assert after - before >= timedelta(seconds=90)
     assert admin.post("clock", {"advance_seconds": -5}).status_code == 400
     assert admin.post("clock", {"advance_seconds": "soon"}).status_code == 400
+
+
+# -- what bumps date_updated -----------------------------------------------------------------
+
+
+def test_by_default_updates_states_and_messages_bump_date_updated(conversations, admin):
+    assert admin.get("")["date_updated_on"] == ["update", "state", "message"]
+    conversation = conversations.conversations.create(state="active", timers_inactive="PT5M")
+    created = conversation.date_created
+    admin.advance(60)
+    conversation.participants.create(identity="agent-7")
+    assert conversation.fetch().date_updated == created  # participants do not bump it
+    conversation.messages.create(author="agent-7", body="hi")
+    after_message = conversation.fetch().date_updated
+    assert after_message - created >= timedelta(seconds=60)
+    admin.advance(6 * 60)
+    fetched = conversation.fetch()
+    assert fetched.state == "inactive"
+    assert fetched.date_updated - after_message == timedelta(minutes=5)  # the timer's move
+    admin.advance(60)
+    assert conversation.update(attributes="{}").date_updated - fetched.date_updated >= (
+        timedelta(seconds=60)
+    )
+
+
+def store_of(causes):
+    running = start_in_thread(EmulatorConfig(timer_tick=0, date_updated_on=causes))
+    return running, running.engine.store, running.default_service_sid
+
+
+def test_date_updated_on_is_configurable():
+    api = Origin.api(False)
+    running, store, service = store_of(("participant",))
+    try:
+        conversation = store.create_conversation(
+            service, state="active", timer_inactive="PT1M", origin=api
+        )
+        running.engine.clock.advance(30)
+        store.add_message(
+            service, conversation.sid, author="a", body="x", attributes=None, origin=api
+        )
+        store.update_conversation(service, conversation.sid, friendly_name="renamed", origin=api)
+        assert store.get_conversation(service, conversation.sid).date_updated == (
+            conversation.date_created
+        )
+        running.engine.advance_clock(120)  # the timer moves it; date_updated stays
+        moved = store.get_conversation(service, conversation.sid)
+        assert moved.state == "inactive" and moved.date_updated == conversation.date_created
+        # The message re-armed the timer: it fired 60 s after it (real time moves a little too).
+        since = moved.date_state_changed - conversation.date_created
+        assert timedelta(seconds=90) <= since < timedelta(seconds=91)
+        running.engine.clock.advance(30)
+        store.add_participant(service, conversation.sid, ParticipantSpec(identity="x"), origin=api)
+        touched = store.get_conversation(service, conversation.sid).date_updated
+        since = touched - conversation.date_created  # 30 + 120 + 30 s of clock advances
+        assert timedelta(seconds=180) <= since < timedelta(seconds=181)
+    finally:
+        running.shutdown()
+
+
+def test_the_state_updated_parameter_is_the_move_even_when_date_updated_stays(
+    conversations, configure_webhooks, receiver
+):
+    configure_webhooks("onConversationStateUpdated")
+    conversation = conversations.conversations.create()
+    updated = conversation.update(state="inactive", x_twilio_webhook_enabled="true")
+    [hook] = receiver.wait_for(1)
+    assert parse(hook.params["StateUpdated"]) == updated.date_updated
+
+
+def test_unknown_causes_are_refused():
+    with pytest.raises(ValueError, match="unknown date_updated cause"):
+        start_in_thread(EmulatorConfig(date_updated_on=("message", "weather")))
+    result = CliRunner().invoke(emulator_command, ["--date-updated-on", "message,weather"])
+    assert result.exit_code == 2 and "weather" in result.output

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import time
 
+import requests
+
+from emulator import EmulatorConfig, start_in_thread
+
 CUSTOMER = "+15551230001"
 TWILIO_NUMBER = "+15550001111"
 ALL_POST = [
@@ -352,3 +356,49 @@ def test_a_rejected_inbound_message_is_not_added(
     assert answer.status_code == 403
     assert answer.json()["conversation_sid"] == conversation.sid
     assert conversation.messages.list() == []
+
+
+def test_other_channels_and_group_mms_in_webhooks(
+    conversations, configure_webhooks, receiver, admin
+):
+    configure_webhooks("onParticipantAdd", "onParticipantAdded")
+    conversation = conversations.conversations.create()
+    messenger = sdk_add(
+        admin,
+        conversation.sid,
+        address="messenger:2738492049184756",
+        proxy_address="messenger:104839201928374",
+    )
+    group = sdk_add(admin, conversation.sid, address=CUSTOMER)
+    assert (messenger.status_code, group.status_code) == (201, 201)
+    pre = receiver.wait_for(2, "/pre")
+    post = receiver.wait_for(2, "/post")
+    for hooks in (pre, post):
+        assert hooks[0].params["MessagingBinding.Type"] == "MESSENGER"
+        assert hooks[0].params["MessagingBinding.ProxyAddress"] == "messenger:104839201928374"
+        assert hooks[1].params["MessagingBinding.Type"] == "SMS"
+        assert hooks[1].params["MessagingBinding.Address"] == CUSTOMER
+        assert "MessagingBinding.ProxyAddress" not in hooks[1].params
+
+
+def test_the_idempotency_token_can_be_left_off(conversations, configure_webhooks, receiver, admin):
+    configure_webhooks("onParticipantAdd", "onParticipantAdded")
+    conversation = conversations.conversations.create()
+    assert admin.faults(omit_idempotency_token=True)["omit_idempotency_token"] is True
+    sdk_add(admin, conversation.sid, identity="agent-7")
+    [pre] = receiver.wait_for(1, "/pre")
+    [post] = receiver.wait_for(1, "/post")
+    for hook in (pre, post):
+        assert "I-Twilio-Idempotency-Token" not in hook.headers
+        assert hook.signature_valid
+    admin.faults()  # back to the baseline: the token again
+    sdk_add(admin, conversation.sid, identity="agent-8")
+    assert receiver.wait_for(2, "/post")[1].headers["I-Twilio-Idempotency-Token"]
+    assert admin.post("faults", {"omit_idempotency_token": "yes"}).status_code == 400
+
+
+def test_the_token_switch_as_a_baseline_survives_reset():
+    with start_in_thread(EmulatorConfig(omit_idempotency_token=True, timer_tick=0)) as running:
+        url = f"{running.url}/_emulator"
+        assert requests.post(f"{url}/reset", timeout=5).ok
+        assert requests.get(f"{url}/faults", timeout=5).json()["omit_idempotency_token"] is True

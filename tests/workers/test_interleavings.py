@@ -49,11 +49,9 @@ from hypothesis.stateful import (
 )
 
 from emulator.errors import TwilioError as EmulatorError
-from emulator.events import Origin
-from emulator.store import ParticipantSpec
+from emulator.store import Origin, ParticipantSpec
 from tests.workers.world import SERVICE_SID, Task, World, current_task
-from webhooks.payloads import ConversationAdd
-from workers import cleanup, errors, jobs, keys, pre_event, reconcile, states, timers
+from workers import cleanup, errors, jobs, keys, reconcile, states, timers
 from workers.participants import add_participant
 
 CUSTOMERS = ("+15551230001", "+15551230002")
@@ -276,16 +274,10 @@ class Interleavings(RuleBasedStateMachine):
     @rule(pair=st.sampled_from(PAIRS), body=st.sampled_from(["hi", "still there?"]))
     def a_customer_texts(self, pair, body):
         address, proxy = pair
-        holder = self.store.holder_of(address, proxy)
-        if holder is None:
-            # Twilio's onConversationAdd pre-event, then the autocreation.
-            pre_event.conversation_add(
-                self.world.rt, ConversationAdd("onConversationAdd", "", address, proxy)
-            )
-        result = self.store.receive_inbound(address, proxy, body=body, origin=Origin.sms())
+        result = self.world.receive(address, proxy, body)  # pre-events through Bindery's web app
         if result.created:
-            self.sids.append(result.conversation.sid)
-        self._touch(result.conversation.sid, keys.pair_id(address, proxy))
+            self.sids.append(result.conversation_sid)
+        self._touch(result.conversation_sid, keys.pair_id(address, proxy))
 
     @rule(conversation=st.integers(0, 7), who=st.sampled_from(WHO))
     def an_sdk_client_adds(self, conversation, who):

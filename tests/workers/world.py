@@ -20,8 +20,8 @@ import fakeredis
 from redis.client import Pipeline
 
 from emulator.errors import TwilioError as EmulatorError
-from emulator.events import Origin
-from emulator.store import ParticipantSpec, Store
+from emulator.store import Origin, ParticipantSpec, Store
+from emulator.webhooks import PreOutcome
 from webhooks import payloads
 from workers import gateway, jobs
 from workers.errors import classify
@@ -462,9 +462,20 @@ class World:
         return self.store.create_service(name).sid
 
     def inbound(self, address: str, proxy: str, body: str = "hello") -> str:
-        """An SMS from a customer: routed to the holder, or autocreating a conversation."""
-        result = self.store.receive_inbound(address, proxy, body=body, origin=Origin.sms())
-        return result.conversation.sid
+        """An SMS from a customer: routed to the holder, or autocreating a conversation (after
+        Bindery's answer to the pre-event, through its web app)."""
+        return self.receive(address, proxy, body).conversation_sid
+
+    def receive(self, address: str, proxy: str, body: str = "hello"):
+        """As `inbound`, with the emulator's whole outcome (`created`, ...)."""
+
+        def ask_bindery(event) -> PreOutcome:
+            answer = self.pre_event(event.params)
+            return PreOutcome(
+                rejected_status=answer.status_code if answer.status_code >= 400 else None
+            )
+
+        return self.store.receive_inbound(address, proxy, body, pre_event=ask_bindery)
 
     def rest_add(
         self,
@@ -493,11 +504,11 @@ class World:
         """A participant added from a client SDK: Bindery's pre-event answer first (through the
         web app), then, if allowed, the add, whose post-event is captured. Returns (pre-event
         answer, participant SID or None)."""
-        from emulator import events as emulator_events
+        from emulator import webhook_events
 
         conversation = self.store.find_conversation(conversation_sid)
         participant_spec = ParticipantSpec(**spec)
-        pre = emulator_events.participant_event(
+        pre = webhook_events.participant_event(
             ACCOUNT_SID,
             "onParticipantAdd",
             conversation,

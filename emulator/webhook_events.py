@@ -10,12 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from emulator.clock import iso
-
-if TYPE_CHECKING:
-    from emulator.store import Conversation, Message, Participant
+from emulator.records import Conversation, Message, Participant
 
 PRE_EVENTS = frozenset(
     {
@@ -153,7 +150,7 @@ def state_updated(
     _put(params, "MessagingServiceSid", conversation.messaging_service_sid)
     _put(params, "StateFrom", state_from)
     _put(params, "StateTo", conversation.state)
-    _put(params, "StateUpdated", conversation.date_updated)
+    _put(params, "StateUpdated", conversation.date_state_changed or conversation.date_updated)
     _put(params, "Reason", reason)
     return Event(
         "onConversationStateUpdated", conversation.service_sid, conversation.sid, params, origin
