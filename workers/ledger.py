@@ -93,7 +93,9 @@ class Member:
     """A chat participant (identity) of one conversation, as the ledger last learned it."""
 
     identity: str
-    status: str  # present | removed | pending
+    status: str
+    """present | removed | pending (a job is creating it) | expected (a pre-event let an SDK's
+    add through)"""
     participant_sid: str
     at: float
 
@@ -104,6 +106,11 @@ class Member:
     @property
     def pending(self) -> bool:
         return self.status == "pending"
+
+    @property
+    def unsure(self) -> bool:
+        """The ledger cannot know without asking Twilio."""
+        return self.status in ("present", "pending", "expected")
 
 
 def _text(value: bytes | str | None) -> str:
@@ -280,7 +287,8 @@ if raw then
 end
 if change == 'present' then
   if psid ~= '' and psid == known_psid and status == 'removed' then return 'stale' end
-  if status ~= '' and status ~= 'pending' and known_at > at and psid ~= known_psid then
+  if status ~= '' and status ~= 'pending' and status ~= 'expected' and known_at > at
+    and psid ~= known_psid then
     return 'stale'
   end
   if psid == '' and status == 'present' then psid = known_psid end
@@ -288,7 +296,9 @@ elseif change == 'removed' then
   if status == 'present' and psid ~= '' and known_psid ~= '' and psid ~= known_psid then
     return 'stale'
   end
-  if status ~= '' and status ~= 'pending' and known_at > at then return 'stale' end
+  if status ~= '' and status ~= 'pending' and status ~= 'expected' and known_at > at then
+    return 'stale'
+  end
 elseif change == 'pending' then
   psid = ''
 end
@@ -296,6 +306,13 @@ redis.call('hset', members_key, identity, change .. '|' .. psid .. '|' .. at)
 return 'ok'
 """
 )
+
+_EXPECT_MEMBER = """
+local raw = redis.call('hget', KEYS[1], ARGV[1])
+if raw and string.sub(raw, 1, 8) == 'present|' then return 'unchanged' end
+redis.call('hset', KEYS[1], ARGV[1], 'expected||' .. ARGV[2])
+return 'ok'
+"""
 
 _CLEAR_MEMBER_PENDING = """
 local raw = redis.call('hget', KEYS[1], ARGV[1])
@@ -358,6 +375,7 @@ class Ledger:
         self._clear_pending = script(_CLEAR_PENDING)
         self._member = script(_MEMBER)
         self._clear_member_pending = script(_CLEAR_MEMBER_PENDING)
+        self._expect_member = script(_EXPECT_MEMBER)
         self._set_state = script(_SET_STATE)
         self._touch = script(_TOUCH)
 
@@ -551,6 +569,11 @@ class Ledger:
     def member_pending(self, sid: str, identity: str, at: float, fence: Fence) -> str:
         """As `mark_pending`, for a chat participant's create."""
         return self._member_change(sid, identity, "pending", "", at, fence)
+
+    def member_expected_from_pre_event(self, sid: str, identity: str, at: float) -> None:
+        """A pre-event let an SDK's add of `identity` through: until its post-event arrives, a job
+        adding it asks Twilio first (one write, no lock)."""
+        self._expect_member(keys=[keys.conversation_members(sid)], args=[identity, at])
 
     def clear_member_pending(self, sid: str, identity: str) -> None:
         self._clear_member_pending(keys=[keys.conversation_members(sid)], args=[identity])

@@ -125,8 +125,8 @@ def _add_identity(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
     conversation, identity = request.conversation_sid, request.identity
     service = _service(rt, conversation)
     member = rt.ledger.member(conversation, identity)
-    if member is not None and (member.present or member.pending):
-        # Believed present, or a create with no recorded answer: ask Twilio.
+    if member is not None and member.unsure:
+        # Believed present, a create with no recorded answer, or an SDK add let through: ask.
         here = [p for p in rt.twilio.participants(conversation, service) if p.identity == identity]
         if here:
             rt.ledger.member_added(

@@ -6,7 +6,7 @@
 holder on Twilio's facts and adds the pair; a participant already here is refused as
 `already_present`, and one a Bindery job is creating right now (its pending mark younger than a
 job's timeout) as `being_added` (or `pair_being_added`, elsewhere): the job's create would meet the
-SDK's. Anything else is let through, and an allowed pair is marked pending for that conversation
+SDK's. Anything else is let through, and an allowed pair (or identity) is marked for that conversation
 (one write), so an add racing the SDK add's post-event asks Twilio first.
 
 `onConversationAdd` with a binding (an inbound message about to autocreate a conversation): the
@@ -48,6 +48,8 @@ def participant_add(rt: Runtime, event: ParticipantAdd) -> Answer:
             return Answer(REFUSED, {"reason": "already_present", "identity": event.identity})
         if member is not None and member.pending and now - member.at < in_flight:
             return Answer(REFUSED, {"reason": "being_added", "identity": event.identity})
+        if event.identity:
+            ledger.member_expected_from_pre_event(conversation, event.identity, now)
         return Answer(LET_THROUGH)
     pair_id = keys.pair_id(event.address, event.proxy_address)
     pair = ledger.pair(pair_id)

@@ -167,3 +167,20 @@ def test_an_sdk_add_of_an_identity_being_added_is_refused_by_the_pre_event(world
     assert (pre.status_code, pre.json["reason"], added) == (409, "being_added", None)
     assert job.finish()["outcome"] == "added"
     assert world.twilio.errors[50433] == 0
+
+
+def test_an_identity_an_sdk_added_is_not_added_again_before_its_webhook(world):
+    """Found by the interleaving test: a pre-event let an SDK's add of an identity through and
+    marked nothing, so an add of the same identity, before the post-event, met a 50433."""
+    sid = known_conversation(world)
+    pre, added = world.sdk_add(sid, identity="agent-2")
+    assert pre.status_code == 200 and added  # its post-event still in flight
+
+    answer = add(world, sid, identity="agent-2")
+
+    assert answer == {
+        "outcome": "already_present",
+        "conversation_sid": sid,
+        "participant_sid": added,
+    }
+    assert world.twilio.errors[50433] == 0
