@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test unit lint pytest redis browser install bench bench-quick clean
+.PHONY: dev test unit soak lint pytest redis browser install bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ test: lint pytest
 # The edit-run loop: the in-process tests only (none marked `integration`), in under a minute.
 unit: $(STAMP) redis
 	@$(BIN)/pytest -m "not integration" -q $(PYTEST_ARGS); $(NO_TESTS_FAIL)
+
+# A long run of the interleaving test (tests/workers/test_interleavings.py) with fresh randomness:
+# SOAK examples (20,000 by default, about half an hour); its figures go to .interleavings.json.
+SOAK ?= 20000
+soak: $(STAMP)
+	BINDERY_INTERLEAVINGS=$(SOAK) BINDERY_INTERLEAVINGS_REPORT=.interleavings.json \
+	  $(BIN)/pytest tests/workers/test_interleavings.py -q -p no:cacheprovider; $(NO_TESTS_FAIL)
 
 dev: $(STAMP)
 	$(BIN)/bindery dev

@@ -151,12 +151,13 @@ def change_state(sid: str):
             raise BadRequest("at", "is not an ISO 8601 time") from None
         if parsed.tzinfo is None:
             raise BadRequest("at", "needs a time zone (Z or +00:00)")
-        when = parsed.timestamp()
+        moment = {"at": parsed.timestamp()}
     else:
-        # Twilio's clock (as the workers last saw it), the one the ledger's times are on.
-        when = current_app.extensions["bindery"].runtime.clock.now()
+        # This host's time; the worker turns it into Twilio's, the clock the ledger's times are
+        # on, with the offset it has just heard from Twilio.
+        moment = {"requested_at": time.time()}
     key = _string(body, "idempotency_key", limit=200)
-    kwargs = {"conversation_sid": conversation, "state": state, "at": when, "reason": "api"}
+    kwargs = {"conversation_sid": conversation, "state": state, **moment, "reason": "api"}
     job_id = job_catalog.state_job_id(conversation, key) if key else None
     return _enqueue(job_catalog.STATE_CHANGE, kwargs, "state-change", job_id)
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from workers import errors, job_catalog, keys, staleness
-from workers.states import CLOSED, HOLDING_STATES, REMOVED, close
+from workers import job_catalog, keys, staleness
+from workers.states import CLOSED, HOLDING_STATES, REMOVED, close, reread
 
 if TYPE_CHECKING:
     from workers.runtime import Runtime
@@ -96,16 +96,13 @@ def close_if_stale(rt: Runtime, conversation_sid: str, stale_after: float) -> di
         record = rt.ledger.conversation(conversation_sid)
         if record.final:
             return {**answer, "outcome": "unchanged", "current": record.state}
-        try:
-            current = rt.twilio.fetch_conversation(conversation_sid, record.service_sid)
-        except errors.TwilioRefused as error:
-            if error.code not in errors.GONE:
-                raise
-            rt.ledger.set_state(conversation_sid, REMOVED, rt.clock.now())
-            return {**answer, "outcome": "unchanged", "current": REMOVED}
-        if current.state == CLOSED:
-            rt.ledger.set_state(conversation_sid, CLOSED, current.date_updated, authoritative=True)
-            return {**answer, "outcome": "unchanged", "current": CLOSED}
+        current = reread(rt, conversation_sid, record.service_sid)
+        if current is None or current.state == CLOSED:
+            return {
+                **answer,
+                "outcome": "unchanged",
+                "current": current.state if current else REMOVED,
+            }
         verdict = staleness.judge(
             rt.clock.now(),
             stale_after,

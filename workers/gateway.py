@@ -25,7 +25,7 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from workers import metrics
-from workers.errors import TwilioError, classify
+from workers.errors import GONE, TwilioError, TwilioRefused, classify
 from workers.settings import Settings
 from workers.twilio_clock import TwilioClock
 from workers.twilio_http import make_client
@@ -132,11 +132,11 @@ class Gateway:
 
     # -- services ------------------------------------------------------------------------------
 
-    def services(self) -> list[str]:
-        """Every Conversation Service of the account (cached for a minute)."""
+    def services(self, fresh: bool = False) -> list[str]:
+        """Every Conversation Service of the account (cached for a minute, unless `fresh`)."""
         with self._services_lock:
             fetched_at, sids = self._services
-            if sids and time.monotonic() - fetched_at < SERVICES_CACHED_FOR:
+            if not fresh and sids and time.monotonic() - fetched_at < SERVICES_CACHED_FOR:
                 return sids
         items = self._call("service.list", self._v1.services.list, page_size=100)
         sids = [s.sid for s in items]
@@ -243,16 +243,23 @@ class Gateway:
             .delete,
         )
 
-    def holdings(self, address: str, proxy_address: str) -> list[Holding]:
-        """Open conversations holding the pair, in every Conversation Service of the account."""
+    def holdings(self, address: str, proxy_address: str, fresh: bool = False) -> list[Holding]:
+        """Open conversations holding the pair, in every Conversation Service of the account
+        (`fresh`: with the list of services asked again, not the cached one)."""
         found = []
-        for service in self.services():
-            items = self._call(
-                "participant_conversation.list",
-                self._v1.services(service).participant_conversations.list,
-                address=address,
-                page_size=50,
-            )
+        for service in self.services(fresh):
+            try:
+                items = self._call(
+                    "participant_conversation.list",
+                    self._v1.services(service).participant_conversations.list,
+                    address=address,
+                    page_size=50,
+                )
+            except TwilioRefused as error:
+                if error.code not in GONE:
+                    raise
+                self._services = (0.0, [])  # a service deleted since it was listed
+                continue
             for item in items:
                 binding = item.participant_messaging_binding or {}
                 if binding.get("proxy_address") != proxy_address:

@@ -217,6 +217,7 @@ class _PairAdd:
         self.creates = 0
         self.resolution: dict = {}
         self.met_holder = ""  # the holder a 50416 named in this job
+        self.never_seen = False
 
     def run(self) -> dict:
         try:
@@ -246,6 +247,7 @@ class _PairAdd:
             )
             ledger.count("ledger_repaired")
             record = ledger.pair(self.pair)
+        self.never_seen = record is None
         expected = record.pending if record is not None else ""
         must_ask = record is None or bool(record.pending) or record.held or bool(self.met_holder)
         if must_ask:
@@ -277,7 +279,15 @@ class _PairAdd:
     def _ask_twilio(self, expected_pending: str, ledger_holder: str) -> tuple[Holding | None, bool]:
         """Who holds the pair, in every service; remembered in the ledger. (holding, changed):
         `changed` when the pair was marked pending after it was read."""
-        holdings = self.rt.twilio.holdings(self.request.address, self.request.proxy_address)
+        address, proxy = self.request.address, self.request.proxy_address
+        # A holder Twilio named (50416) or the ledger knows, and a lookup missed: perhaps in a
+        # service created since the list of services was cached. Look once more, afresh.
+        # A pair never seen is looked for with the list of services asked afresh as well: the
+        # one a new service's conversation holds would otherwise meet a 50416 first.
+        contradicted = bool(self.met_holder or ledger_holder)
+        holdings = self.rt.twilio.holdings(address, proxy, fresh=self.never_seen)
+        if not holdings and contradicted and not self.never_seen:
+            holdings = self.rt.twilio.holdings(address, proxy, fresh=True)
         now = self.rt.clock.now()
         ledger, fence = self.rt.ledger, self.locks.fence()
         if not holdings:
@@ -368,6 +378,9 @@ class _PairAdd:
             try:
                 self.rt.twilio.remove_participant(holder, there[0].sid, service)
             except errors.TwilioRefused as error:
+                if error.code == errors.CONVERSATION_CLOSED:  # closed meanwhile: the pair is free
+                    states.reread(self.rt, holder, service)
+                    return
                 if error.code not in errors.GONE:
                     raise
         self.rt.ledger.release(
@@ -381,15 +394,8 @@ class _PairAdd:
     def _close_if_stale(self, holding: Holding) -> None:
         holder, service = holding.conversation_sid, holding.service_sid
         ledger = self.rt.ledger
-        try:
-            current = self.rt.twilio.fetch_conversation(holder, service)
-        except errors.TwilioRefused as error:
-            if error.code not in errors.GONE:
-                raise
-            ledger.set_state(holder, states.REMOVED, self.rt.clock.now())
-            return
-        if current.state == states.CLOSED:
-            ledger.set_state(holder, states.CLOSED, current.date_updated, authoritative=True)
+        current = states.reread(self.rt, holder, service)
+        if current is None or current.state == states.CLOSED:
             return
         verdict = staleness.judge(
             self.rt.clock.now(),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from workers import errors, keys
 from workers.addresses import mask
-from workers.states import CLOSED, HOLDING_STATES, REMOVED
+from workers.states import CLOSED, HOLDING_STATES, REMOVED, find
 
 if TYPE_CHECKING:
     from workers.locks import Locks
@@ -86,12 +86,7 @@ def reconcile_conversation(
             return [Difference(sid, "busy", "a job holds it; looked at again next run")]
         record = rt.ledger.conversation(sid)
         service_sid = service_sid or record.service_sid
-        try:
-            current = rt.twilio.fetch_conversation(sid, service_sid)
-        except errors.TwilioRefused as error:
-            if error.code not in errors.GONE:
-                raise
-            current = None
+        current = find(rt.twilio, sid, service_sid)
         if current is None or current.state == CLOSED:
             return _gone(rt, record, current is None, dry_run)
         if record.final:

@@ -137,10 +137,8 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        if self.env not in ("production", "development", "test"):
-            raise SettingsError(
-                f"BINDERY_ENV: {self.env!r} must be production, development or test"
-            )
+        if self.env not in ("production", "development"):
+            raise SettingsError(f"BINDERY_ENV: {self.env!r} must be production or development")
         if self.conflict_policy not in CONFLICT_POLICIES:
             raise SettingsError(
                 f"BINDERY_CONFLICT_POLICY: {self.conflict_policy!r} must be one of "

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workers import errors, job_catalog, keys, staleness
-from workers.states import CLOSED, INACTIVE, REMOVED, close
+from workers import job_catalog, keys, staleness
+from workers.states import CLOSED, INACTIVE, REMOVED, close, reread
 
 if TYPE_CHECKING:
     from workers.runtime import Runtime
@@ -41,12 +41,8 @@ def close_if_inactive(rt: Runtime, conversation_sid: str, inactive_since: float)
         if record.state != INACTIVE or record.state_at != inactive_since:
             reason = f"the ledger says {record.state or 'unknown'} since then"
             return {**answer, "outcome": "cancelled", "current": record.state, "reason": reason}
-        try:
-            current = rt.twilio.fetch_conversation(conversation_sid, record.service_sid)
-        except errors.TwilioRefused as error:
-            if error.code not in errors.GONE:
-                raise
-            rt.ledger.set_state(conversation_sid, REMOVED, rt.clock.now())
+        current = reread(rt, conversation_sid, record.service_sid)
+        if current is None:
             return {**answer, "outcome": "cancelled", "current": REMOVED, "reason": "deleted"}
         if current.state != INACTIVE:
             rt.ledger.set_state(

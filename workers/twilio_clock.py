@@ -19,14 +19,20 @@ import redis
 from workers import keys
 
 PUBLISH_EVERY = 30.0
-"""Seconds between two writes of the offset to Redis by one process."""
+"""Seconds between two writes of the offset to Redis by one process (sooner when it moves)."""
+JUMP = 2.0
+"""Seconds by which Twilio's clock must seem to move back before the offset follows it."""
+READ_EVERY = 1.0
+"""Seconds a web process reuses the published offset before it reads it again."""
 
 
 class TwilioClock:
     def __init__(self, offset: float = 0.0):
         self._offset = offset
+        self._observed = False
         self._lock = threading.Lock()
-        self._published_at = 0.0
+        self._published_at = float("-inf")
+        self._published_offset = float("nan")
 
     def now(self) -> float:
         """Epoch seconds on Twilio's clock."""
@@ -37,25 +43,37 @@ class TwilioClock:
         with self._lock:
             return self._offset
 
+    def from_host(self, host_time: float) -> float:
+        """A moment of this host's clock (`time.time()`), on Twilio's."""
+        return host_time + self.offset
+
     def observe(self, twilio_time: float, received_at: float | None = None) -> None:
-        """Twilio answered at `twilio_time` (a `Date` header: whole seconds)."""
+        """Twilio answered at `twilio_time` (a `Date` header: whole seconds). A `Date` is up to a
+        second behind the moment it was written, so the offset keeps the largest seen, which
+        also keeps it steady from one answer to the next; a fall of more than JUMP seconds is
+        Twilio's clock really moving back (an emulator reset), and is taken as it is."""
         received_at = time.time() if received_at is None else received_at
+        offset = twilio_time - received_at
         with self._lock:
-            self._offset = twilio_time - received_at
+            if offset > self._offset or offset < self._offset - JUMP or not self._observed:
+                self._offset = offset
+            self._observed = True
 
     def publish(self, connection: redis.Redis, force: bool = False) -> None:
-        """Share the offset with this deployment's web processes (at most every 30 s)."""
-        now = time.monotonic()
-        if not force and now - self._published_at < PUBLISH_EVERY:
+        """Share the offset with this deployment's web processes: every 30 s, and at once when it
+        moved by a second or more (an emulator's clock jumps)."""
+        now, offset = time.monotonic(), self.offset
+        moved = abs(offset - self._published_offset) >= 1.0
+        if not force and not moved and now - self._published_at < PUBLISH_EVERY:
             return
-        self._published_at = now
-        connection.set(keys.twilio_clock(), repr(self.offset))
+        self._published_at, self._published_offset = now, offset
+        connection.set(keys.twilio_clock(), repr(offset))
 
 
 class PublishedTwilioClock(TwilioClock):
     """Twilio's clock for a process that never calls Twilio (the web side): the offset the
-    workers published, re-read from Redis at most every 30 s (the host's own clock until one has
-    been published, or while Redis does not answer)."""
+    workers published, re-read from Redis at most every second (the host's own clock until one
+    has been published, or while Redis does not answer)."""
 
     def __init__(self, connection: redis.Redis):
         super().__init__()
@@ -63,7 +81,7 @@ class PublishedTwilioClock(TwilioClock):
         self._read_at = float("-inf")
 
     def now(self) -> float:
-        if time.monotonic() - self._read_at >= PUBLISH_EVERY:
+        if time.monotonic() - self._read_at >= READ_EVERY:
             self._read_at = time.monotonic()
             try:
                 raw = self.connection.get(keys.twilio_clock())

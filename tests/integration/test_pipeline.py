@@ -163,6 +163,24 @@ def outcome(stack, sid, **body) -> dict:
     return info["outcome"]
 
 
+def test_a_pair_held_in_another_service_meets_no_50416(stack, twilio):
+    """Issue 10, 2, through the real gateway and the official client: the holder is found in
+    every Conversation Service of the account, so no job attempts the pair (today's main gave
+    three 50416s per job)."""
+    second_team = twilio.conversations.v1.services.create(friendly_name="second team").sid
+    holder = twilio.conversations.v1.services(second_team).conversations.create().sid
+    customer, proxy = new_number(), new_number()
+    twilio.conversations.v1.services(second_team).conversations(holder).participants.create(
+        messaging_binding_address=customer, messaging_binding_proxy_address=proxy
+    )
+    mine = twilio.conversations.v1.conversations.create().sid
+    for _ in range(3):  # every job, not only the first
+        result = outcome(stack, mine, address=customer, proxy_address=proxy, policy="reject")
+        assert result["outcome"] == "conflict" and result["holder"] == holder
+    assert stack.emulator_stats()["errors"].get("50416", 0) == 0
+    assert participants_of(twilio, mine) == Counter()
+
+
 def test_close_stale_closes_an_idle_holder(stack, twilio):
     holder, newer, customer, proxy = bound(stack, twilio)
     stack.emulator_post("clock", {"advance_seconds": 2 * 3600})  # idle for longer than 1h
@@ -253,8 +271,9 @@ def test_closed_conversation_fails_with_the_code(stack, twilio):
 
 def test_shuffled_state_events_end_in_the_right_states(stack, twilio):
     rng = random.Random(11)
-    conversations = [twilio.conversations.v1.conversations.create().sid for _ in range(50)]
-    base = time.time()
+    created = [twilio.conversations.v1.conversations.create() for _ in range(50)]
+    conversations = [c.sid for c in created]
+    base = max(c.date_created.timestamp() for c in created) + 1  # `at` is on Twilio's clock
     events, expected = [], {}
     for sid in conversations:
         sequence = [rng.choice(["active", "inactive"]) for _ in range(rng.randint(2, 5))]

@@ -1,7 +1,9 @@
 """Health, readiness and metrics: what a load balancer and Prometheus see."""
 
+import pytest
 import redis
 
+from devstack.processes import PrivateRedis
 from tests.conftest import API_TOKEN, AUTH_TOKEN, make_settings
 from tests.webhooks.signing import sign
 from webhooks import create_app
@@ -42,3 +44,24 @@ def test_metrics_count_webhooks_and_signature_failures(client):
     assert "bindery_signature_failures_total" in text
     assert 'bindery_queue_depth{state="queued"} 1.0' in text
     assert "bindery_enqueue_seconds_bucket" in text
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl"])
+def test_readyz_fails_when_redis_would_evict_keys(policy):
+    """An evicted job or lock is a lost operation: a real redis-server that may evict is not
+    ready, and the answer names the setting to change."""
+    server = PrivateRedis("--maxmemory", "64mb", "--maxmemory-policy", policy)
+    try:
+        connection = redis.Redis.from_url(server.url)
+        response = create_app(make_settings(), connection=connection).test_client().get("/readyz")
+        assert response.status_code == 503
+        assert any(
+            f"maxmemory-policy is {policy}" in p and "noeviction" in p
+            for p in response.json["problems"]
+        ), response.json
+        connection.config_set("maxmemory-policy", "noeviction")
+        again = create_app(make_settings(), connection=connection).test_client().get("/readyz")
+        assert not any("maxmemory-policy" in p for p in again.json["problems"]), again.json
+    finally:
+        server.stop()

@@ -184,3 +184,19 @@ def test_an_identity_an_sdk_added_is_not_added_again_before_its_webhook(world):
         "participant_sid": added,
     }
     assert world.twilio.errors[50433] == 0
+
+
+def test_move_from_a_holder_closed_meanwhile_adds_the_pair(world):
+    """Found by the interleaving test: the holder closed (behind Bindery's back) between the
+    lookup and the removal; the removal's 50377 failed the add, though the pair was free."""
+    holder, sid = known_conversation(world), known_conversation(world)
+    world.rest_add(holder, address=CUSTOMER, proxy_address=PROXY)
+    job = world.start(
+        "move", lambda: add(world, sid, address=CUSTOMER, proxy_address=PROXY, policy="move")
+    )
+    job.run_until("twilio:participant.delete")
+    world.rest_set_state(holder, "closed")
+    answer = job.finish()
+
+    assert answer["outcome"] == "conflict_resolved" and answer["resolution"] == "move"
+    assert [p.binding.address for p in world.participants(sid)] == [CUSTOMER]

@@ -39,6 +39,7 @@ def test_reads_every_variable():
     ("env", "named"),
     [
         ({"BINDERY_ENV": "prod"}, "BINDERY_ENV"),
+        ({"BINDERY_ENV": "test"}, "BINDERY_ENV"),  # production or development, nothing else
         ({"BINDERY_CONFLICT_POLICY": "yolo"}, "BINDERY_CONFLICT_POLICY"),
         ({"BINDERY_STALE_AFTER": "soon"}, "BINDERY_STALE_AFTER"),
         ({"BINDERY_MAX_RETRIES": "many"}, "BINDERY_MAX_RETRIES"),

@@ -3,6 +3,8 @@ never undoes a newer state, and closed is final."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.workers.world import World
@@ -39,6 +41,20 @@ def test_a_newer_request_is_applied(world):
     world.advance(10)
 
     answer = change_state(world.rt, sid, "active", world.clock.epoch())
+
+    assert answer["outcome"] == "changed"
+    assert world.state(sid) == "active"
+
+
+def test_a_request_without_at_is_on_twilio_s_clock_however_far_it_is_from_the_host_s(world):
+    """Issue 14, 3: the default `at` was the web host's clock while the ledger's times are
+    Twilio's, so after the emulator's clock moved ahead every request came out superseded."""
+    sid = world.conversation(webhooks=True)
+    world.deliver_all()
+    world.advance(7 * 3600)
+    world.rest_set_state(sid, "inactive")
+
+    answer = change_state(world.rt, sid, "active", requested_at=time.time())
 
     assert answer["outcome"] == "changed"
     assert world.state(sid) == "active"

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import fakeredis
 from redis.client import Pipeline
 
+from emulator import sids
 from emulator.errors import TwilioError as EmulatorError
 from emulator.store import Origin, ParticipantSpec, Store
 from emulator.webhooks import PreOutcome
@@ -199,6 +200,9 @@ class RuntimeClock:
     def now(self) -> float:
         return self.clock.epoch()
 
+    def from_host(self, host_time: float) -> float:
+        return host_time + (self.clock.epoch() - time.time())
+
     def publish(self, connection, force: bool = False) -> None:
         pass  # one process: nothing to share
 
@@ -237,7 +241,7 @@ class TwilioStandIn:
     def _scope(self, service_sid: str) -> str:
         return service_sid or self.service_sid
 
-    def services(self) -> list[str]:
+    def services(self, fresh: bool = False) -> list[str]:
         return [s.sid for s in self._call("service.list", self.store.list_services)]
 
     def fetch_conversation(self, sid: str, service_sid: str = "") -> gateway.Conversation:
@@ -327,9 +331,11 @@ class TwilioStandIn:
             origin=self.origin,
         )
 
-    def holdings(self, address: str, proxy_address: str) -> list[gateway.Holding]:
+    def holdings(
+        self, address: str, proxy_address: str, fresh: bool = False
+    ) -> list[gateway.Holding]:
         found = []
-        for service in self.services():
+        for service in self.services(fresh):
             items = self._call(
                 "participant_conversation.list",
                 self.store.participant_conversations,
@@ -416,6 +422,7 @@ class World:
     settings_overrides: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        sids.reproducible(1)  # the same SIDs every time: a run that orders by SID replays
         self.clock = ManualClock()
         self.raw_webhooks: list[dict] = []
         self.store = Store(
@@ -616,3 +623,4 @@ class World:
     def close(self) -> None:
         for task in self.tasks:
             task.abort()
+        sids.reproducible(None)
