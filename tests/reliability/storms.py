@@ -28,8 +28,10 @@ PHASES = [  # (seconds after the storm starts, faults)
     (9.0, {}),
 ]
 CALLS_PER_ATTEMPT = {  # the most Twilio calls one attempt of a job makes
-    "pair": 2,  # ParticipantConversations (the ledger has never seen the pair), then the create
-    "identity": 1,  # the create
+    # The services (asked afresh: the ledger has never seen the pair), ParticipantConversations
+    # in the one service there is, then the create.
+    "pair": 3,
+    "identity": 2,  # a retried attempt asks whether the earlier create happened, then creates
     "state": 2,  # fetch, then update
 }
 RATE = 20
