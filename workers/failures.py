@@ -129,8 +129,11 @@ def show(rt: Runtime, job_id: str) -> dict | None:
     for name in ("address", "proxy_address"):
         if kwargs.get(name):
             kwargs[name] = mask(kwargs[name])
-    result = job.latest_result()
     status = job.get_status()
+    result = job.latest_result()
+    if status == "finished" and result is None:
+        # RQ marks the job finished a moment before its result is readable: not done yet, here.
+        status = "started"
     return {
         "id": job.id,
         "kind": job.meta.get("kind", ""),

@@ -90,6 +90,12 @@ def twilio_clock() -> str:
     return f"{PREFIX}twilio-clock"
 
 
+def reconciled() -> str:
+    """String: when the last full reconcile finished (epoch seconds); the trusting ledger mode
+    trusts the ledger only once one has."""
+    return f"{PREFIX}reconciled"
+
+
 def conversation_pattern() -> str:
     """SCAN pattern matching every conversation hash (and, to be filtered out, its sets)."""
     return f"{PREFIX}conv:*"

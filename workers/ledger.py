@@ -588,6 +588,15 @@ class Ledger:
             [identity, change, participant_sid or "", at],
         )
 
+    # -- trust ---------------------------------------------------------------------------------
+
+    def note_reconciled(self, at: float) -> None:
+        """A full reconcile has compared every conversation with Twilio."""
+        self.redis.set(keys.reconciled(), repr(at))
+
+    def reconciled_at(self) -> float:
+        return _number(self.redis.get(keys.reconciled()))
+
     # -- counters ------------------------------------------------------------------------------
 
     def count(self, name: str, amount: int = 1) -> None:

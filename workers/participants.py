@@ -108,6 +108,12 @@ def _outcome(outcome: str, request: AddRequest, **extra) -> dict:
     return {"outcome": outcome, "conversation_sid": request.conversation_sid, **extra}
 
 
+def trusts_ledger(rt: Runtime) -> bool:
+    """`BINDERY_LEDGER_MODE=trust`, and a full reconcile has seeded the ledger: what it has never
+    seen is free, what it holds here is here (post-events keep it true)."""
+    return rt.settings.ledger_mode == "trust" and rt.ledger.reconciled_at() > 0
+
+
 def _service(rt: Runtime, conversation_sid: str) -> str:
     return rt.ledger.conversation(conversation_sid).service_sid
 
@@ -125,6 +131,9 @@ def _add_identity(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
     conversation, identity = request.conversation_sid, request.identity
     service = _service(rt, conversation)
     member = rt.ledger.member(conversation, identity)
+    if member is not None and member.present and trusts_ledger(rt):
+        rt.ledger.count("duplicate_attempts_avoided")
+        return _outcome("already_present", request, participant_sid=member.participant_sid)
     if member is not None and member.unsure:
         # Believed present, a create with no recorded answer, or an SDK add let through: ask.
         here = [p for p in rt.twilio.participants(conversation, service) if p.identity == identity]
@@ -218,6 +227,7 @@ class _PairAdd:
         self.resolution: dict = {}
         self.met_holder = ""  # the holder a 50416 named in this job
         self.never_seen = False
+        self.trusting = trusts_ledger(rt)
 
     def run(self) -> dict:
         try:
@@ -233,6 +243,11 @@ class _PairAdd:
         ledger = self.rt.ledger
         record = ledger.pair(self.pair)
         if record is not None and record.holder == self.conversation and not record.pending:
+            if self.trusting:
+                ledger.count("duplicate_attempts_avoided")
+                return _outcome(
+                    "already_present", self.request, participant_sid=record.participant_sid
+                )
             here = self._still_here(record)
             if here is not None:
                 ledger.count("duplicate_attempts_avoided")
@@ -249,7 +264,9 @@ class _PairAdd:
             record = ledger.pair(self.pair)
         self.never_seen = record is None
         expected = record.pending if record is not None else ""
-        must_ask = record is None or bool(record.pending) or record.held or bool(self.met_holder)
+        unknown = record is None and not self.trusting  # trusted: a pair never seen is free
+        must_ask = unknown or (record is not None and (bool(record.pending) or record.held))
+        must_ask = must_ask or bool(self.met_holder)
         if must_ask:
             holding, changed = self._ask_twilio(expected, record.holder if record else "")
             if changed:

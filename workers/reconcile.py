@@ -66,6 +66,8 @@ def run(
             seen()
     for difference in differences:
         rt.ledger.count(f"reconcile_{difference.kind}")
+    if not dry_run:
+        rt.ledger.note_reconciled(rt.clock.now())
     return differences
 
 

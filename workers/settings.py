@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONFLICT_POLICIES = ("reject", "reuse", "close-stale", "move")
+LEDGER_MODES = ("verify", "trust")
 OPS_TOKEN_MIN_LENGTH = 16
 """Characters an operator token needs at least: it is the console's only credential."""
 
@@ -61,6 +62,12 @@ class Settings:
     stale_after: float = field(default=6 * 3600.0, metadata={"env": "BINDERY_STALE_AFTER"})
     """Seconds of no activity after which a conversation counts as stale."""
     conflict_policy: str = field(default="close-stale", metadata={"env": "BINDERY_CONFLICT_POLICY"})
+    ledger_mode: str = field(default="verify", metadata={"env": "BINDERY_LEDGER_MODE"})
+    """`verify`: a pair the ledger has never seen is looked up in Twilio before it is added, and a
+    participant the ledger believes present is checked with Twilio (one read each). `trust`: once a
+    full reconcile has seeded the ledger, neither is asked (one call per add); for deployments
+    where every change reaches Bindery (post-events subscribed, X-Twilio-Webhook-Enabled on other
+    apps' REST calls)."""
     cleanup_interval: float = field(default=900.0, metadata={"env": "BINDERY_CLEANUP_INTERVAL"})
     """Seconds between scheduled stale-conversation cleanups; 0 turns the schedule off."""
     reconcile_interval: float = field(
@@ -139,6 +146,10 @@ class Settings:
     def validate(self) -> None:
         if self.env not in ("production", "development"):
             raise SettingsError(f"BINDERY_ENV: {self.env!r} must be production or development")
+        if self.ledger_mode not in LEDGER_MODES:
+            raise SettingsError(
+                f"BINDERY_LEDGER_MODE: {self.ledger_mode!r} must be verify or trust"
+            )
         if self.conflict_policy not in CONFLICT_POLICIES:
             raise SettingsError(
                 f"BINDERY_CONFLICT_POLICY: {self.conflict_policy!r} must be one of "

@@ -200,3 +200,45 @@ def test_move_from_a_holder_closed_meanwhile_adds_the_pair(world):
 
     assert answer["outcome"] == "conflict_resolved" and answer["resolution"] == "move"
     assert [p.binding.address for p in world.participants(sid)] == [CUSTOMER]
+
+
+def test_the_trusting_mode_adds_a_pair_it_never_saw_with_one_call(world):
+    """Issue 15: with BINDERY_LEDGER_MODE=trust and a full reconcile behind it, a pair the ledger
+    does not hold is free: one call, the create."""
+    trusting = World(settings_overrides={"ledger_mode": "trust"})
+    try:
+        sid = known_conversation(trusting)
+        before = sum(trusting.twilio.calls.values())
+        answer = add(trusting, sid, address=CUSTOMER, proxy_address=PROXY)
+        assert answer["outcome"] == "added"
+        assert sum(trusting.twilio.calls.values()) - before > 1  # no reconcile yet: it verifies
+
+        from workers import reconcile
+
+        reconcile.run(trusting.rt)
+        other = known_conversation(trusting)
+        calls = dict(trusting.twilio.calls)
+        answer = add(trusting, other, address="+15551230009", proxy_address=PROXY)
+        again = add(trusting, other, address="+15551230009", proxy_address=PROXY)
+        assert (answer["outcome"], again["outcome"]) == ("added", "already_present")
+        made = {op: n - calls.get(op, 0) for op, n in trusting.twilio.calls.items()}
+        assert {op: n for op, n in made.items() if n} == {"participant.create": 1}
+    finally:
+        trusting.close()
+
+
+def test_the_trusting_mode_still_asks_about_a_pending_pair(world):
+    """A pre-event let an SDK add through: even a trusting job asks Twilio first."""
+    trusting = World(settings_overrides={"ledger_mode": "trust"})
+    try:
+        from workers import reconcile
+
+        reconcile.run(trusting.rt)
+        sdk, api = known_conversation(trusting), known_conversation(trusting)
+        pre, participant = trusting.sdk_add(sdk, address=CUSTOMER, proxy_address=PROXY)
+        assert pre.status_code == 200 and participant
+        answer = add(trusting, api, address=CUSTOMER, proxy_address=PROXY, policy="reject")
+        assert answer["outcome"] == "conflict" and answer["holder"] == sdk
+        assert trusting.twilio.errors[50416] == 0
+    finally:
+        trusting.close()
