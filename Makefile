@@ -48,9 +48,9 @@ pytest: $(STAMP) redis browser
 # Everything: lint, then every test (the in-process ones and those that start processes).
 test: lint pytest
 
-# The edit-run loop: the in-process tests only (none marked `integration`), in under a minute.
+# The edit-run loop: the in-process tests (neither `integration` nor `interleavings`), in a minute.
 unit: $(STAMP) redis
-	@$(BIN)/pytest -m "not integration" -q $(PYTEST_ARGS); $(NO_TESTS_FAIL)
+	@$(BIN)/pytest -m "not integration and not interleavings" -q $(PYTEST_ARGS); $(NO_TESTS_FAIL)
 
 # A long run of the interleaving test (tests/workers/test_interleavings.py) with fresh randomness:
 # SOAK examples (20,000 by default, about half an hour); its figures go to .interleavings.json.

@@ -38,6 +38,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -71,6 +72,8 @@ DUPLICATE_CODES = (
     errors.IDENTITY_ALREADY_HERE,
 )
 AUTOMATIC = {"close-inactive": CLOSE_INACTIVE_AFTER, "close-stale": STALE_AFTER, "add": STALE_AFTER}
+
+pytestmark = pytest.mark.interleavings
 
 EXAMPLES = int(os.environ.get("BINDERY_INTERLEAVINGS", "0") or 0)
 HEAD_START = st.integers(0, 12)
