@@ -19,6 +19,7 @@ CLOSE_IF_INACTIVE = _MODULE + "close_if_inactive"
 CLOSE_IF_STALE = _MODULE + "close_if_stale"
 CLEANUP = _MODULE + "cleanup_stale"
 RECONCILE = _MODULE + "reconcile_ledger"
+PRUNE = _MODULE + "prune_ledger"
 REPLAY_FAILED = _MODULE + "replay_failed"
 
 # Post-events, named after Twilio's.

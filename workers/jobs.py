@@ -20,6 +20,7 @@ from workers import (
     metrics,
     participants,
     post_events,
+    pruning,
     reconcile,
     replay_batch,
     states,
@@ -85,6 +86,7 @@ close_if_inactive = _job("close-inactive", timers.close_if_inactive)
 close_if_stale = _job("close-stale", cleanup.close_if_stale)
 cleanup_stale = _job("schedule:cleanup", cleanup.run_scheduled)
 reconcile_ledger = _job("schedule:reconcile", reconcile.run_scheduled)
+prune_ledger = _job("schedule:prune", pruning.run_scheduled)
 replay_failed = _job("replay-batch", replay_batch.run)
 
 on_conversation_added = _job("event:onConversationAdded", post_events.on_conversation_added)

@@ -90,6 +90,12 @@ def twilio_clock() -> str:
     return f"{PREFIX}twilio-clock"
 
 
+def ended() -> str:
+    """Sorted set: `conv:<sid>` and `pair:<pair id>` of conversations that closed and pairs that
+    were let go, scored by when: what pruning deletes once old enough."""
+    return f"{PREFIX}ended"
+
+
 def reconciled() -> str:
     """String: when the last full reconcile finished (epoch seconds); the trusting ledger mode
     trusts the ledger only once one has."""

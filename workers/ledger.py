@@ -179,6 +179,7 @@ if pending == sid or (check == '1' and pending == expected) then
   redis.call('hdel', pair_key, 'pending', 'pending_at', 'pending_by')
 end
 redis.call('sadd', pairs_key, pair_id)
+redis.call('zrem', prefix .. 'ended', 'pair:' .. pair_id)
 return 'ok'
 """
 )
@@ -187,7 +188,7 @@ _RELEASE = (
     _FENCE
     + """
 local pair_key, pairs_key = key(1), key(2)
-local pair_id, sid, psid, at = arg(1), arg(2), arg(3), tonumber(arg(4))
+local pair_id, sid, psid, at, prefix = arg(1), arg(2), arg(3), tonumber(arg(4)), arg(5)
 if not held() then
   redis.call('hset', pair_key, 'pending', sid, 'pending_at', at, 'pending_by', 'lost-lease')
   return 'lost'
@@ -208,6 +209,7 @@ redis.call('hset', pair_key, 'holder', '', 'participant_sid', '', 'released_from
   'released_at', at, 'released_participant', psid)
 if pending == sid then redis.call('hdel', pair_key, 'pending', 'pending_at', 'pending_by') end
 redis.call('srem', pairs_key, pair_id)
+redis.call('zadd', prefix .. 'ended', at, 'pair:' .. pair_id)
 return 'ok'
 """
 )
@@ -230,6 +232,7 @@ if holder ~= '' then
 end
 redis.call('hset', pair_key, 'holder', '', 'participant_sid', '', 'checked_at', at)
 redis.call('hdel', pair_key, 'pending', 'pending_at', 'pending_by')
+redis.call('zadd', prefix .. 'ended', at, 'pair:' .. pair_id)
 return 'ok'
 """
 )
@@ -349,12 +352,45 @@ if final then
     if (p[1] or '') == sid then
       redis.call('hset', pair_key, 'holder', '', 'participant_sid', '', 'released_from', sid,
         'released_at', at, 'released_participant', '')
+      redis.call('zadd', prefix .. 'ended', at, 'pair:' .. pair_id)
     end
     if (p[2] or '') == sid then redis.call('hdel', pair_key, 'pending', 'pending_at', 'pending_by') end
   end
   redis.call('del', pairs_key, members_key)
+  redis.call('zadd', prefix .. 'ended', at, 'conv:' .. sid)
 end
 return 'ok'
+"""
+
+# Deletes an ended record if it is still ended and older than the cutoff (ARGV[1]).
+_PRUNE = """
+local member, cutoff, prefix = ARGV[2], tonumber(ARGV[1]), ARGV[3]
+local kind, id = string.match(member, '^(%a+):(.*)$')
+if kind == 'conv' then
+  local key = prefix .. 'conv:' .. id
+  local r = redis.call('hmget', key, 'state', 'state_at')
+  if (r[1] == 'closed' or r[1] == 'removed') and tonumber(r[2] or '0') <= cutoff then
+    redis.call('del', key, key .. ':pairs', key .. ':members')
+  elseif r[1] and r[1] ~= 'closed' and r[1] ~= 'removed' then
+    redis.call('zrem', KEYS[1], member)
+    return 'kept'
+  end
+elseif kind == 'pair' then
+  local key = prefix .. 'pair:' .. id
+  local r = redis.call('hmget', key, 'holder', 'pending', 'released_at', 'checked_at')
+  local ended_at = math.max(tonumber(r[3] or '0'), tonumber(r[4] or '0'))
+  if (r[1] or '') == '' and (r[2] or '') == '' and ended_at <= cutoff then
+    redis.call('del', key)
+  elseif (r[1] or '') ~= '' then
+    redis.call('zrem', KEYS[1], member)
+    return 'kept'
+  else
+    redis.call('zadd', KEYS[1], ended_at, member)  -- let go again since: its real time
+    return 'young'
+  end
+end
+redis.call('zrem', KEYS[1], member)
+return 'pruned'
 """
 
 _TOUCH = """
@@ -378,6 +414,7 @@ class Ledger:
         self._expect_member = script(_EXPECT_MEMBER)
         self._set_state = script(_SET_STATE)
         self._touch = script(_TOUCH)
+        self._prune = script(_PRUNE)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -520,7 +557,7 @@ class Ledger:
             self._release,
             fence,
             [keys.pair(pair_id), keys.conversation_pairs(sid)],
-            [pair_id, sid, participant_sid or "", at],
+            [pair_id, sid, participant_sid or "", at, keys.PREFIX],
         )
 
     def mark_free(
@@ -587,6 +624,20 @@ class Ledger:
             [keys.conversation_members(sid), keys.conversation(sid)],
             [identity, change, participant_sid or "", at],
         )
+
+    # -- pruning -------------------------------------------------------------------------------
+
+    def prune(self, older_than: float, batch: int = 500) -> int:
+        """Delete the records of conversations closed, and pairs let go, before `older_than`
+        (epoch seconds), each only if it still is (a pair bound again is kept); how many were."""
+        pruned = 0
+        while True:
+            members = self.redis.zrangebyscore(keys.ended(), "-inf", older_than, 0, batch)
+            if not members:
+                return pruned
+            for member in members:
+                result = self._prune(keys=[keys.ended()], args=[older_than, member, keys.PREFIX])
+                pruned += _text(result) == "pruned"
 
     # -- trust ---------------------------------------------------------------------------------
 

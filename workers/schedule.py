@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from workers import job_catalog, keys
+from workers import job_catalog, keys, pruning
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ def periodic_jobs(rt: Runtime) -> list[Periodic]:
     jobs = [
         Periodic("cleanup", job_catalog.CLEANUP, rt.settings.cleanup_interval),
         Periodic("reconcile", job_catalog.RECONCILE, rt.settings.reconcile_interval),
+        Periodic("prune", job_catalog.PRUNE, pruning.INTERVAL if rt.settings.prune_after else 0),
     ]
     return [job for job in jobs if job.interval > 0]
 

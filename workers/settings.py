@@ -74,6 +74,9 @@ class Settings:
         default=3600.0, metadata={"env": "BINDERY_RECONCILE_INTERVAL"}
     )
     """Seconds between scheduled ledger reconciliations; 0 turns the schedule off."""
+    prune_after: float = field(default=7 * 86400.0, metadata={"env": "BINDERY_PRUNE_AFTER"})
+    """Seconds the ledger keeps a conversation after it closed, and a pair after it was let go;
+    the clock prunes older ones hourly. 0 keeps them forever."""
     lock_ttl: float = field(default=30.0, metadata={"env": "BINDERY_LOCK_TTL"})
     """Seconds a conversation or pair lock lives unless released."""
     lock_wait: float = field(default=2.0, metadata={"env": "BINDERY_LOCK_WAIT"})

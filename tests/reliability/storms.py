@@ -130,7 +130,7 @@ class FaultStorm:
             sid: twilio.conversations.v1.conversations(sid).fetch().state for sid in idle
         }
 
-        # The clock enqueues the periodic cleanup and reconciliation; let them run too.
+        # The clock enqueues the periodic cleanup, reconciliation and prune; let them run too.
         stack.start_clock()
         schedule = _wait_schedule(stack)
         stack.wait([entry["last_job_id"] for entry in schedule.values()], timeout=120)
@@ -237,7 +237,7 @@ def _wait_schedule(stack) -> dict:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         raw = stack.redis.hgetall("bindery:schedule")
-        if len(raw) == 2:
+        if len(raw) == 3:  # cleanup, reconcile, prune
             return {k.decode(): json.loads(v) for k, v in raw.items()}
         time.sleep(0.2)
     raise AssertionError("the clock enqueued nothing:\n" + stack.logs().get("clock", "")[-2000:])

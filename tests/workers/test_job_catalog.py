@@ -23,6 +23,7 @@ def test_every_name_is_pinned():
     assert job_catalog.CLOSE_IF_STALE == "workers.jobs.close_if_stale"
     assert job_catalog.CLEANUP == "workers.jobs.cleanup_stale"
     assert job_catalog.RECONCILE == "workers.jobs.reconcile_ledger"
+    assert job_catalog.PRUNE == "workers.jobs.prune_ledger"
     assert job_catalog.ON_CONVERSATION_ADDED == "workers.jobs.on_conversation_added"
     assert job_catalog.ON_PARTICIPANT_ADDED == "workers.jobs.on_participant_added"
     assert job_catalog.ON_PARTICIPANT_REMOVED == "workers.jobs.on_participant_removed"

@@ -23,6 +23,8 @@ def test_every_key_is_pinned():
     assert keys.conversation_pattern() == "bindery:conv:*"
     assert keys.pair_pattern() == "bindery:pair:*"
     assert keys.twilio_clock() == "bindery:twilio-clock"
+    assert keys.ended() == "bindery:ended"
+    assert keys.reconciled() == "bindery:reconciled"
 
 
 def test_pair_ids_are_exact():

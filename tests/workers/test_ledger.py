@@ -153,3 +153,33 @@ def test_counters(ledger):
     ledger.count("duplicate_attempts_avoided")
     ledger.count("duplicate_attempts_avoided", 2)
     assert ledger.counters() == {"duplicate_attempts_avoided": 3}
+
+
+def test_pruning_forgets_what_is_over_and_keeps_what_is_not(ledger):
+    """Issue 15: records of conversations closed, and pairs let go, longer ago than the limit are
+    deleted; a pair bound again, or a conversation still open, is kept."""
+    other_pair = pair_id("+15551230002", "+15550001111")
+    ledger.record_conversation(A, "active", at=10)
+    ledger.bind(PAIR, A, "MB1", at=10)
+    ledger.set_state(A, "closed", at=100)  # releases PAIR
+    ledger.record_conversation(B, "active", at=10)
+    ledger.bind(other_pair, B, "MB2", at=10)
+    ledger.release(other_pair, B, at=150, participant_sid="MB2")
+    ledger.bind(other_pair, B, "MB3", at=160)  # bound again: not over
+
+    assert ledger.prune(older_than=50) == 0  # nothing that old
+    assert ledger.prune(older_than=1000) == 2  # A and its pair
+    assert not ledger.conversation(A).known and ledger.pair(PAIR) is None
+    assert ledger.pair(other_pair).holder == B and ledger.conversation(B).state == "active"
+    assert ledger.redis.zcard("bindery:ended") == 0
+
+
+def test_a_pair_let_go_again_later_is_pruned_by_its_latest_time(ledger):
+    ledger.bind(PAIR, A, "MB1", at=10)
+    ledger.release(PAIR, A, at=20, participant_sid="MB1")
+    ledger.bind(PAIR, B, "MB2", at=30)
+    ledger.redis.zadd("bindery:ended", {f"pair:{PAIR}": 20})  # as if its entry were stale
+    ledger.release(PAIR, B, at=500, participant_sid="MB2")
+    assert ledger.prune(older_than=100) == 0
+    assert ledger.pair(PAIR) is not None
+    assert ledger.prune(older_than=1000) == 1
