@@ -26,6 +26,7 @@ from bench import (
     b4_job_overhead,
     b5_scaling,
     b6_cleanup,
+    b7_ledger,
     machine,
     report,
 )
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "B4": b4_job_overhead.run,
     "B5": b5_scaling.run,
     "B6": b6_cleanup.run,
+    "B7": b7_ledger.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

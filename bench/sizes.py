@@ -33,6 +33,10 @@ class Sizes:
     b6_conversations: int
     """Conversations in the emulator for the cleanup scan, stale ones included."""
     b6_stale: int
+    b7_pairs: tuple[int, ...] = (100_000, 1_000_000)
+    """Sizes of the ledger B7 measures (held pairs, one conversation each)."""
+    b7_lifecycles_per_hour: int = 500
+    """Conversation lifecycles per simulated hour of B7's week."""
 
 
 FULL = Sizes(
@@ -67,4 +71,6 @@ QUICK = Sizes(
     b5_seconds=1.5,
     b6_conversations=4_000,
     b6_stale=800,
+    b7_pairs=(20_000, 100_000),
+    b7_lifecycles_per_hour=50,
 )
