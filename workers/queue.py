@@ -66,7 +66,7 @@ class JobQueue:
             retry=Retry(
                 max=self.settings.max_retries, interval=backoff_intervals(self.settings.max_retries)
             ),
-            meta={"kind": kind, **(meta or {})},
+            meta={"kind": kind, "enqueued_at": time.time(), **(meta or {})},  # RQ moves its own
             description=f"{kind} {kwargs.get('conversation_sid', '')}".strip(),
         )
         started = time.perf_counter()
