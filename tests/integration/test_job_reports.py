@@ -257,6 +257,7 @@ def test_the_cleanup_writes_its_limit_for_people(stack, twilio):
         if s["conversation_sid"] == sid
     ]
     assert stale["reason"] == "active, stale: idle 2h (limit 1m 30s)", stale
+    assert epoch(stale["last_activity"]) < time.time() + 2 * 3600  # ISO, as every JSON time
 
 
 class _BadGateway(http.server.BaseHTTPRequestHandler):

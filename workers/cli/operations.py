@@ -10,6 +10,7 @@ from workers import status as status_module
 from workers.cli.common import ago, describe_retry, duration, emit_json, runtime, table, when
 from workers.cli.progress import Progress
 from workers.failures import shorten
+from workers.logs import iso_time
 from workers.staleness import format_duration
 
 
@@ -36,7 +37,7 @@ def cleanup(dry_run: bool, stale_after: str | None, rate: float, as_json: bool) 
     report = cleanup_module.run(rt, stale_after=limit, dry_run=dry_run, rate=rate, seen=progress)
     progress.done()
     if as_json:
-        emit_json([s.to_dict() for s in report])
+        emit_json([{**s.to_dict(), "last_activity": iso_time(s.last_activity)} for s in report])
         return
     rows = [
         {
