@@ -76,7 +76,10 @@ def answers_http(url: str) -> bool:
 
 class Process:
     """One command in its own session, its output (stdout and stderr) in a temporary log file, or
-    in this process's own output when `log` is False (the dev stack's children)."""
+    in this process's own output when `log` is False (the dev stack's children); with
+    `discard_stdout`, its stdout is thrown away (a banner the dev stack's own replaces) and only
+    its stderr (its log records) is kept; with `split_stderr`, stderr goes to a log file of its
+    own (`errors()`), apart from stdout (`output()`)."""
 
     def __init__(
         self,
@@ -86,21 +89,25 @@ class Process:
         cwd: str | os.PathLike | None = None,
         log: bool = True,
         log_prefix: str = "bindery-",
+        discard_stdout: bool = False,
+        split_stderr: bool = False,
     ):
         self.name = name
-        self.log = (
-            tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
-                prefix=f"{log_prefix}{name}-", suffix=".log", delete=False
+
+        def log_file(suffix: str):
+            return tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
+                prefix=f"{log_prefix}{name}-", suffix=suffix, delete=False
             )
-            if log
-            else None
-        )
+
+        self.log = log_file(".log") if log else None
+        self.error_log = log_file(".stderr.log") if log and split_stderr else None
+        stderr = self.error_log or (subprocess.STDOUT if log else None)
         self.popen = subprocess.Popen(
             argv,
             env=env,
             cwd=cwd,
-            stdout=self.log,
-            stderr=subprocess.STDOUT if log else None,
+            stdout=subprocess.DEVNULL if discard_stdout else self.log,
+            stderr=self.log if discard_stdout else stderr,
             start_new_session=True,
         )
 
@@ -114,6 +121,12 @@ class Process:
             return ""
         text = Path(self.log.name).read_text(errors="replace")
         return text[-tail:] if tail else text
+
+    def errors(self) -> str:
+        """What the process wrote on stderr so far, with `split_stderr`; "" otherwise."""
+        if self.error_log is None:
+            return ""
+        return Path(self.error_log.name).read_text(errors="replace")
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -143,9 +156,10 @@ class Process:
         except subprocess.TimeoutExpired:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(5)
-        if self.log is not None:
-            self.log.close()
-            Path(self.log.name).unlink(missing_ok=True)
+        for log in (self.log, self.error_log):
+            if log is not None:
+                log.close()
+                Path(log.name).unlink(missing_ok=True)
 
 
 class PrivateRedis:

@@ -224,7 +224,12 @@ class DevStack:
             return False
 
     def _start(self, name: str, args: list[str], env: dict) -> None:
-        self.children[name] = Process(name, [BINDERY, *args], env, log=False)
+        # Every child logs JSON lines on stderr; the emulator's banner (its stdout) would repeat
+        # this one's.
+        discard = name == "emulator"
+        self.children[name] = Process(
+            name, [BINDERY, *args], env, log=False, discard_stdout=discard
+        )
 
     def _wait(self, url: str, name: str, timeout: float = 30) -> None:
         try:

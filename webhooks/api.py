@@ -7,6 +7,7 @@ import re
 import time
 from datetime import datetime
 from functools import wraps
+from importlib import resources
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -168,6 +169,14 @@ def _enqueue(function: str, kwargs: dict, kind: str, job_id: str | None):
     return jsonify(job_id=job.id, duplicate=not created), 202
 
 
+@blueprint.get("/openapi.json")
+def openapi():
+    """The API's OpenAPI 3 description, written by hand (`webhooks/openapi.json`); served without
+    the token: it describes requests, it holds no data."""
+    description = resources.files("webhooks").joinpath("openapi.json").read_text()
+    return current_app.response_class(description, mimetype="application/json")
+
+
 @blueprint.get("/jobs/<job_id>")
 @require_token
 def job_status(job_id: str):
@@ -186,7 +195,7 @@ def list_jobs():
         raise BadRequest("status", "must be failed or conflict")
     since = _since(request.args.get("since", ""))
     if status == "conflict":
-        return jsonify(jobs=failures.conflicts(_runtime(), since=since))
+        return jsonify(jobs=failures.conflict_items(_runtime(), since=since))
     conversation, code = _job_filters(request.args)
     items = failures.failed(_runtime(), conversation=conversation, code=code, since=since)
     return jsonify(jobs=[item.to_dict() for item in items])

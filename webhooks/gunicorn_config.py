@@ -2,6 +2,8 @@
 
 import os
 
+from gunicorn import glogging
+
 from workers import logs, metrics
 
 worker_class = "gthread"
@@ -14,16 +16,30 @@ accesslog = None  # one JSON line per event comes from the app; access lines wou
 control_socket_disable = True
 
 
+class JsonLogger(glogging.Logger):
+    """gunicorn's own records (start-up, worker boots and exits, errors) through the JSON handler
+    every Bindery process logs with, in the master and, inherited, in each worker (gunicorn's
+    `logger_class` setting)."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        logs.configure(os.environ.get("BINDERY_LOG_LEVEL", "INFO"), secrets=_secrets())
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
+
+
+logger_class = JsonLogger
+
+
+def _secrets() -> tuple[str, ...]:
+    return (
+        os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        os.environ.get("BINDERY_API_TOKEN", ""),
+        *(t.strip() for t in os.environ.get("BINDERY_OPS_TOKENS", "").split(",")),
+    )
+
+
 def child_exit(server, worker):
     metrics.process_exited(worker.pid)
-
-
-def post_fork(server, worker):
-    logs.configure(
-        os.environ.get("BINDERY_LOG_LEVEL", "INFO"),
-        secrets=(
-            os.environ.get("TWILIO_AUTH_TOKEN", ""),
-            os.environ.get("BINDERY_API_TOKEN", ""),
-            *(t.strip() for t in os.environ.get("BINDERY_OPS_TOKENS", "").split(",")),
-        ),
-    )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import requests
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 
 from workers import metrics
 from workers.errors import GONE, TwilioError, TwilioRefused, classify
@@ -83,7 +83,13 @@ def _epoch(value: datetime | None) -> float:
 def translate(exc: Exception, operation: str) -> TwilioError:
     """Any failure of an SDK call as Bindery's error, with the best code there is."""
     if isinstance(exc, TwilioRestException):
-        return classify(int(exc.code or 0), int(exc.status or 0), str(exc.msg), operation)
+        status = int(exc.status or 0)
+        code = int(exc.code or 0)
+        # The SDK gives the HTTP status as the code when the body had none (a proxy's 502 page).
+        return classify(0 if code == status else code, status, str(exc.msg), operation)
+    if isinstance(exc, TwilioServiceException):  # an RFC 9457 problem answer
+        message = str(exc.detail or exc.title or "")
+        return classify(int(exc.code or 0), int(exc.status or 0), message, operation)
     if isinstance(exc, TwilioException):
         # A page fetch answered with an error: the SDK raises ("Unable to fetch page", response).
         response = exc.args[1] if len(exc.args) > 1 else None

@@ -2,15 +2,19 @@
 
 Each entry is that module's function wrapped once (`_job`): it gets this process's runtime (the
 worker installs it at start), puts the job's id and conversation on every log record, counts the
-outcome, records a failed attempt for operators, and lets a permanent failure fail at once instead
-of being retried. The names, as stored in Redis, are in `workers/job_catalog.py`.
+outcome, records a failed attempt for operators, logs a failure Bindery expects (a retry, a
+permanent answer) in one line instead of RQ's traceback, and lets a permanent failure fail at once
+instead of being retried. The names, as stored in Redis, are in `workers/job_catalog.py`.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 from rq import get_current_job
+from rq.job import Job
 
 from workers import (
     cleanup,
@@ -26,8 +30,11 @@ from workers import (
     states,
     timers,
 )
-from workers.errors import Permanent
+from workers.errors import Permanent, Retryable
 from workers.runtime import Runtime
+from workers.staleness import format_duration
+
+log = logging.getLogger(__name__)
 
 _installed: Runtime | None = None
 
@@ -62,6 +69,8 @@ def _job(kind: str, handler: Callable[..., dict]) -> Callable[..., dict]:
             metrics.JOBS.labels(label, "error").inc()
             if current is not None:
                 failures.record_attempt(current, error)
+                if isinstance(error, Retryable | Permanent):
+                    _log_expected_failure(current, error)
                 if isinstance(error, Permanent):
                     current.retries_left = 0  # RQ reads this when the job fails: do not retry
             raise
@@ -78,6 +87,27 @@ def _job(kind: str, handler: Callable[..., dict]) -> Callable[..., dict]:
     run.__doc__ = handler.__doc__
     run.handler = handler  # type: ignore[attr-defined]
     return run
+
+
+def _log_expected_failure(job: Job, error: Exception) -> None:
+    """One line for a failure Bindery expects (a retry, or a permanent answer), instead of RQ's
+    traceback: a warning while the job will be tried again, an error once it has failed."""
+    failed = len(failures.this_run(job))
+    attempt = f"attempt {failed} of {failures.attempts_allowed(job, failed - 1)}"
+    if isinstance(error, Permanent):
+        log.error("%s failed, not retried (permanent): %s", attempt, error)
+    elif job.should_retry:
+        wait = job.get_retry_interval()  # what RQ schedules the retry with, next
+        log.warning(
+            "%s failed, retrying in %s (at %s): %s",
+            attempt,
+            format_duration(wait),
+            time.strftime("%H:%M:%SZ", time.gmtime(time.time() + wait)),
+            error,
+        )
+    else:
+        log.error("%s failed, no retry left: %s", attempt, error)
+    logs.explained(job.id)
 
 
 participant_add = _job("participant-add", participants.add_participant)

@@ -81,7 +81,7 @@ def schedule() -> str:
 
 
 def clock_heartbeat() -> str:
-    """String with a TTL: the running clock's name, refreshed each tick."""
+    """JSON with a TTL (host, pid, since: epoch seconds): the running clock, refreshed each tick."""
     return f"{PREFIX}clock"
 
 

@@ -63,10 +63,13 @@ class JobQueue:
             job_timeout=int(timeout or self.settings.job_timeout),
             result_ttl=DEDUP_TTL,
             failure_ttl=FAILURE_TTL,
+            # RQ refuses Retry(max=0): no retries is no Retry at all.
             retry=Retry(
                 max=self.settings.max_retries, interval=backoff_intervals(self.settings.max_retries)
-            ),
-            meta={"kind": kind, **(meta or {})},
+            )
+            if self.settings.max_retries > 0
+            else None,
+            meta={"kind": kind, "enqueued_at": time.time(), **(meta or {})},  # RQ moves its own
             description=f"{kind} {kwargs.get('conversation_sid', '')}".strip(),
         )
         started = time.perf_counter()

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 from workers import failures, job_catalog, job_history, keys
-from workers.failures import FailedJob
+from workers.failures import JobSummary
 from workers.runtime import Runtime
 
 BATCH_TTL = 7 * 86400
@@ -44,7 +44,7 @@ class Filters:
         return asdict(self)
 
 
-def matching(rt: Runtime, filters: Filters) -> list[FailedJob]:
+def matching(rt: Runtime, filters: Filters) -> list[JobSummary]:
     """The failed jobs a batch with these filters would replay, newest first."""
     items = failures.failed(
         rt, conversation=filters.conversation, code=filters.code, since=filters.since

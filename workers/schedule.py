@@ -85,6 +85,8 @@ def registered(rt: Runtime) -> dict[str, dict]:
 def run_clock(rt: Runtime, stop: threading.Event | None = None, tick_seconds: float = TICK) -> None:
     stop = stop or threading.Event()
     name = f"{socket.gethostname()}:{os.getpid()}"
+    # Who ticks, for `bindery status`: host, pid and since when.
+    heartbeat = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()})
     log.info(
         "clock %s started: %s",
         name,
@@ -92,7 +94,7 @@ def run_clock(rt: Runtime, stop: threading.Event | None = None, tick_seconds: fl
     )
     while not stop.is_set():
         try:
-            rt.connection.set(keys.clock_heartbeat(), name, ex=int(tick_seconds * 3) + 1)
+            rt.connection.set(keys.clock_heartbeat(), heartbeat, ex=int(tick_seconds * 3) + 1)
             tick(rt, clock=name)
         except Exception:  # noqa: BLE001 - a Redis blip must not stop the clock; it retries next tick
             log.exception("clock tick failed")

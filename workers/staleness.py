@@ -27,7 +27,7 @@ class Staleness:
     @property
     def reason(self) -> str:
         verdict = "stale" if self.stale else "busy"
-        return f"{verdict}: idle {_duration(self.idle_seconds)} (limit {_duration(self.limit)})"
+        return f"{verdict}: idle {format_duration(self.idle_seconds)} (limit {format_duration(self.limit)})"
 
 
 def judge(
@@ -49,11 +49,25 @@ def judge(
     return Staleness(last, idle, limit, idle >= limit)
 
 
-def _duration(seconds: float) -> str:
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def format_duration(seconds: float) -> str:
+    """How every duration is written for people: the two largest units, the smaller one rounded
+    (`60` -> `1m`, `90` -> `1m 30s`, `5400` -> `1h 30m`, `21600` -> `6h`, `129600` -> `1d 12h`)."""
     if seconds == float("inf"):
         return "forever"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f}h"
-    if seconds >= 60:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds:.0f}s"
+    if seconds <= 0:
+        return "0s"
+    if seconds < 1:
+        return f"{seconds:.1f}s"
+    total = round(seconds)
+    for index, (name, size) in enumerate(_UNITS[:-1]):
+        if total >= size:
+            smaller, smaller_size = _UNITS[index + 1]
+            first, rest = divmod(total, size)
+            second = round(rest / smaller_size)
+            if second * smaller_size >= size:  # 23h 59m 59s rounds up to 1d, not to 24h
+                return format_duration((first + 1) * size)
+            return f"{first}{name}" + (f" {second}{smaller}" if second else "")
+    return f"{total}s"

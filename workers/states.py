@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from workers import errors, keys
+from workers.logs import iso_time
 
 if TYPE_CHECKING:
     from workers.runtime import Runtime
@@ -71,10 +71,6 @@ def reread(rt: Runtime, sid: str, service_sid: str = ""):
     elif current.state == CLOSED:
         rt.ledger.set_state(sid, CLOSED, current.date_updated, authoritative=True)
     return current
-
-
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def change_state(
@@ -134,7 +130,7 @@ def _superseded(answer: dict, current: str, since: float, decided_by: str) -> di
         **answer,
         "outcome": "superseded",
         "current": current,
-        "current_since": iso(since),
+        "current_since": iso_time(since),
         "decided_by": decided_by,
     }
 

@@ -4,6 +4,11 @@ RQ's `WorkerPool` forks the processes, restarts any that dies, and runs each wit
 retries and delayed jobs run). Each process is a `SimpleWorker`: jobs run in the worker process
 itself instead of a fork per job, so the Twilio HTTP session and the Redis connections stay warm
 between jobs; a job that hangs is still stopped by its `job_timeout`.
+
+RQ logs every attempt that raised with its traceback, at level error. A failure Bindery expects (a
+busy lock, Twilio overloaded, a permanent refusal) is logged by the job in one line instead, and
+`logs.ExplainedFailures`, a filter on RQ's worker logger (RQ's own extension point is logging),
+leaves RQ's record of it out; anything unexpected keeps its traceback.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class BinderyWorker(SimpleWorker):
         kwargs.setdefault("worker_ttl", kwargs["maintenance_interval"] + 15)
         super().__init__(*args, **kwargs)
         logs.configure(secrets=(self.settings.twilio_auth_token, self.settings.api_token))
+        rq_log = logging.getLogger("rq.worker")
+        if not any(isinstance(f, logs.ExplainedFailures) for f in rq_log.filters):
+            rq_log.addFilter(logs.ExplainedFailures())
         jobs.install(Runtime.build(self.settings))
 
     @classmethod

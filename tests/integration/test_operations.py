@@ -62,12 +62,12 @@ def test_failed_jobs_replay_to_the_expected_state_and_only_once(stack, twilio):
         job_ids.append(stack.add(sid, identity="agent-1"))
     results = stack.wait(job_ids, timeout=60)
     assert {r["status"] for r in results} == {"failed"}
-    assert all(r["retries"] == 2 for r in results)  # BINDERY_MAX_RETRIES, then failed
+    assert all(r["attempt_count"] == 3 for r in results)  # BINDERY_MAX_RETRIES 2, then failed
 
     listed = json.loads(bindery(stack, "jobs", "failed", "--json"))
     assert {item["id"] for item in listed} == set(job_ids)
     assert {item["code"] for item in listed} == {20500}
-    assert all("20500" in item["error"] and item["attempts"] == 3 for item in listed)
+    assert all("20500" in item["error"] and item["attempt_count"] == 3 for item in listed)
     assert not any(
         customer in json.dumps(listed)
         for (_, customer, _) in (k for c in expected.values() for k in c if k[0] == "pair")
@@ -77,7 +77,7 @@ def test_failed_jobs_replay_to_the_expected_state_and_only_once(stack, twilio):
     )
     assert len(only_one) == 2
     shown = json.loads(bindery(stack, "jobs", "show", job_ids[0]))
-    assert len(shown["attempts"]) == 3 and shown["twilio_code"] == 20500
+    assert len(shown["attempts"]) == 3 and shown["code"] == 20500
 
     dry = bindery(stack, "jobs", "replay", "--all", "--dry-run")
     assert "would replay 10 job(s)" in dry
@@ -132,7 +132,7 @@ def test_conflicts_are_listed_not_failed(stack, twilio):
     [info] = stack.wait([stack.add(newer, address=customer, proxy_address=proxy, policy="reject")])
     assert info["status"] == "finished" and info["outcome"]["outcome"] == "conflict"
     listed = json.loads(bindery(stack, "jobs", "conflicts", "--json"))
-    assert info["id"] in [c["job_id"] for c in listed]
+    assert info["id"] in [c["id"] for c in listed]
     assert info["id"] not in [
         j["id"] for j in json.loads(bindery(stack, "jobs", "failed", "--json"))
     ]

@@ -263,7 +263,7 @@ def test_closed_conversation_fails_with_the_code(stack, twilio):
     [info] = stack.wait([stack.add(sid, identity="agent-1")])
     assert info["status"] == "failed"
     assert "50377" in info["error"]
-    assert info["retries"] == 0  # permanent: not retried
+    assert info["attempt_count"] == 1  # permanent: not retried
 
 
 # -- state ordering ---------------------------------------------------------------------------

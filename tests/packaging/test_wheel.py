@@ -46,6 +46,11 @@ def test_the_wheel_installs_and_runs_without_the_extras(tmp_path):
             assert module.relative_to(ROOT).as_posix() in names, f"{module} not in the wheel"
         for data in (ROOT / package).rglob("*.json"):
             assert data.relative_to(ROOT).as_posix() in names, f"{data} not in the wheel"
+    for folder in ("webhooks/ops/templates", "webhooks/ops/static"):  # the console's pages
+        files = [f for f in (ROOT / folder).rglob("*") if f.is_file()]
+        assert files, folder
+        for data in files:
+            assert data.relative_to(ROOT).as_posix() in names, f"{data} not in the wheel"
 
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)])

@@ -215,12 +215,12 @@ class FaultStorm:
         return total
 
     def calls_if_each_attempt_called_fully(self) -> int:
-        """Calls allowed for the attempts the jobs really made (each failed one is recorded)."""
+        """Calls allowed for the attempts the jobs really made (each failed one is recorded, and
+        the one that succeeded)."""
         total = 0
         for job_id, (kind, _, _) in self.jobs.items():
             if kind != "event":
-                attempts = len(self.results[job_id]["attempts"]) + 1  # the last one succeeded
-                total += CALLS_PER_ATTEMPT[kind] * attempts
+                total += CALLS_PER_ATTEMPT[kind] * self.results[job_id]["attempt_count"]
         return total
 
     def retry_intervals(self, job_id: str) -> list[int]:

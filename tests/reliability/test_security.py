@@ -30,8 +30,9 @@ from workers.settings import Settings, SettingsError
 CH = "CH" + "c" * 32
 SIGNED = "/twilio/"
 """Twilio's webhooks: protected by X-Twilio-Signature, not by the token."""
-PUBLIC = {"/healthz", "/readyz"}
-"""Probes an orchestrator calls without credentials; they must say nothing secret."""
+PUBLIC = {"/healthz", "/readyz", "/api/v1/openapi.json"}
+"""Probes an orchestrator calls without credentials, and the API's description (requests, no
+data); they must say nothing secret."""
 SESSION = "/ops"
 """The operator's console: opened by a session cookie (signed in with an operator token)."""
 SESSION_PUBLIC = {"/ops/login", "/ops/static/<path:filename>"}

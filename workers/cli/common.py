@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import click
 
 from workers.cli import local_stack
 from workers.runtime import Runtime
 from workers.settings import Settings, SettingsError, parse_duration
+from workers.staleness import format_duration
 
 WHERE_TO_GET = {
     "TWILIO_ACCOUNT_SID": "the Twilio console's Account Info",
@@ -80,8 +82,26 @@ def duration(text: str, name: str) -> float:
         raise click.BadParameter(str(error)) from None
 
 
-def when(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)) + "Z" if epoch else "-"
+def when(moment: float | str | None) -> str:
+    """Epoch seconds or ISO 8601 (as the JSON says it) -> `2026-11-26 20:00:05Z`; `-` for none."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment)) + "Z" if moment else "-"
+
+
+def ago(moment: float | str | None) -> str:
+    """How long ago, for people (`12m 5s`); `-` for none."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+    return format_duration(max(0.0, time.time() - moment)) if moment else "-"
+
+
+def describe_retry(retry: dict) -> str:
+    """`attempt 3 of 9, next at 2026-11-26 20:00:05Z`: a retry in flight (`failures.retry_state`)."""
+    head = f"attempt {retry['attempt']} of {retry['of']}"
+    if retry["state"] == "waiting" and retry["next_at"]:
+        return f"{head}, next at {when(retry['next_at'])}"
+    return f"{head}, {retry['state']}"
 
 
 def table(rows: list[dict], columns: list[str]) -> str:

@@ -5,10 +5,22 @@ from __future__ import annotations
 import click
 
 from workers import failures
-from workers.cli.common import emit_json, runtime, since, table, when
+from workers.cli.common import describe_retry, emit_json, runtime, since, table, when
 from workers.cli.progress import Progress
 
-FAILED_COLUMNS = ["id", "kind", "conversation", "pair", "code", "error", "attempts", "failed_at"]
+FAILED_COLUMNS = [
+    "id",
+    "kind",
+    "conversation",
+    "pair",
+    "code",
+    "operation",
+    "error",
+    "attempts",
+    "failed_at",
+]
+ERROR_WIDTH = 60
+"""Characters of the error shown in `jobs failed`'s table (cut between words); --json has it all."""
 
 
 def _filters(function):
@@ -35,7 +47,8 @@ def jobs() -> None:
 @_filters
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def failed(conversation: str, code: int, since_: str | None, as_json: bool) -> None:
-    """List failed jobs: id, kind, conversation, pair (masked), Twilio code, error, attempts."""
+    """List failed jobs: id, kind, conversation, pair (masked), code (Twilio's, or the HTTP status
+    when Twilio gave none), the Twilio call that failed, error, attempts."""
     rt = runtime()
     items = failures.failed(rt, conversation=conversation, code=code, since=since(since_))
     if as_json:
@@ -45,7 +58,8 @@ def failed(conversation: str, code: int, since_: str | None, as_json: bool) -> N
         {
             **item.to_dict(),
             "conversation": item.conversation_sid,
-            "error": item.error[:60],
+            "error": failures.shorten(item.error, ERROR_WIDTH),
+            "attempts": item.attempt_count,
             "failed_at": when(item.failed_at),
         }
         for item in items
@@ -56,10 +70,14 @@ def failed(conversation: str, code: int, since_: str | None, as_json: bool) -> N
 @jobs.command()
 @click.argument("job_id")
 def show(job_id: str) -> None:
-    """Show one job: its arguments, each attempt, the exception and the Twilio error."""
+    """Show one job as JSON (as GET /api/v1/jobs/<id> does): its arguments, each attempt (with
+    its code, message and Twilio operation), a retry in flight ("attempt 3 of 9, next at ..."),
+    the outcome or the exception."""
     info = failures.show(runtime(), job_id)
     if info is None:
         raise click.ClickException(f"no job {job_id}")
+    if info["retry"]:
+        click.echo(f"retrying: {describe_retry(info['retry'])}", err=True)
     emit_json(info)
 
 
@@ -77,7 +95,7 @@ def replay(
     dry_run: bool,
 ) -> None:
     """Requeue failed jobs through the same serialized path (an operation that already took effect
-    ends `already_present`, never as a duplicate)."""
+    ends `already_present`, never as a duplicate). Exits 1 when a job id given is unknown."""
     if bool(job_ids) == replay_all:
         raise click.UsageError("give job ids, or --all (with optional filters), not both")
     rt = runtime()
@@ -94,13 +112,18 @@ def replay(
             click.echo(f"  {job_id}")
         return
     results: dict[str, int] = {}
+    missing = []
     with Progress("replaying", total=len(job_ids)) as progress:
         for job_id in job_ids:
             status = failures.replay(rt, job_id)
             results[status] = results.get(status, 0) + 1
+            if status == "missing":
+                missing.append(job_id)
             progress()
     summary = ", ".join(f"{count} {status}" for status, count in sorted(results.items()))
     click.echo(f"replayed {len(job_ids)} job(s): {summary or 'nothing to do'}")
+    if missing:
+        raise click.ClickException("no job with id " + ", ".join(missing))
 
 
 @jobs.command()
@@ -109,7 +132,7 @@ def replay(
 def conflicts(since_: str | None, as_json: bool) -> None:
     """List conflict outcomes: business answers (the pair is held by a busy conversation), not
     failures, and never retried by themselves."""
-    items = failures.conflicts(runtime(), since=since(since_))
+    items = failures.conflict_items(runtime(), since=since(since_))
     if as_json:
         emit_json(items)
         return
@@ -117,4 +140,4 @@ def conflicts(since_: str | None, as_json: bool) -> None:
         {**item, "at": when(item["at"]), "conversation": item.get("conversation_sid", "")}
         for item in items
     ]
-    click.echo(table(rows, ["job_id", "conversation", "holder", "policy", "at"]))
+    click.echo(table(rows, ["id", "conversation", "holder", "policy", "at"]))

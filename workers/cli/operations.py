@@ -7,8 +7,11 @@ import click
 from workers import cleanup as cleanup_module
 from workers import reconcile as reconcile_module
 from workers import status as status_module
-from workers.cli.common import duration, emit_json, runtime, table, when
+from workers.cli.common import ago, describe_retry, duration, emit_json, runtime, table, when
 from workers.cli.progress import Progress
+from workers.failures import shorten
+from workers.logs import iso_time
+from workers.staleness import format_duration
 
 
 @click.command()
@@ -34,7 +37,7 @@ def cleanup(dry_run: bool, stale_after: str | None, rate: float, as_json: bool) 
     report = cleanup_module.run(rt, stale_after=limit, dry_run=dry_run, rate=rate, seen=progress)
     progress.done()
     if as_json:
-        emit_json([s.to_dict() for s in report])
+        emit_json([{**s.to_dict(), "last_activity": iso_time(s.last_activity)} for s in report])
         return
     rows = [
         {
@@ -48,7 +51,11 @@ def cleanup(dry_run: bool, stale_after: str | None, rate: float, as_json: bool) 
     ]
     click.echo(table(rows, ["conversation", "state", "last_activity", "reason", "job"]))
     verb = "would close" if dry_run else "closing"
-    click.echo(f"{verb} {len(report)} of {progress.count} open conversation(s)")
+    limit_text = format_duration(rt.settings.stale_after if limit is None else limit)
+    click.echo(
+        f"{verb} {len(report)} of {progress.count} open conversation(s): idle longer than "
+        f"{limit_text}"
+    )
 
 
 @click.command()
@@ -76,25 +83,45 @@ def reconcile(dry_run: bool, as_json: bool) -> None:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def status(as_json: bool) -> None:
-    """Queue depths, workers and their heartbeats, failed jobs by Twilio code, the schedule, the
-    ledger's size, and the counters that matter."""
+    """Queue depths, workers and their heartbeats, the jobs retrying now ("attempt 3 of 9, next at
+    ..."), failed jobs by code, the clock (host, pid, since when) and its schedule, the ledger's
+    size, and the counters that matter."""
     snapshot = status_module.snapshot(runtime())
     if as_json:
         emit_json(snapshot)
         return
-    queue = snapshot["queue"]
-    click.echo("queue:     " + ", ".join(f"{k} {v}" for k, v in queue.items()))
-    click.echo(f"workers:   {len(snapshot['workers'])}")
-    for w in snapshot["workers"]:
-        click.echo(f"  {w['name']}  {w['state']}  heartbeat {w['seconds_since_heartbeat']}s ago")
-    failed = snapshot["failed_by_code"]
-    click.echo("failed:    " + (", ".join(f"code {k}: {v}" for k, v in failed.items()) or "none"))
-    click.echo(f"clock:     {snapshot['clock'] or 'not running'}")
-    for name, entry in snapshot["schedule"].items():
-        click.echo(f"  {name} every {entry['interval']:g}s, next at {when(entry['next_at'])}")
-    ledger = snapshot["ledger"]
-    click.echo(f"ledger:    {ledger['conversations']} conversations, {ledger['pairs']} pairs")
-    counters = snapshot["counters"]
-    click.echo(
+    for line in describe_status(snapshot):
+        click.echo(line)
+
+
+def describe_status(snap: dict) -> list[str]:
+    """The snapshot as `bindery status` prints it."""
+    lines = ["queue:     " + ", ".join(f"{k} {v}" for k, v in snap["queue"].items())]
+    lines.append(f"workers:   {len(snap['workers'])}")
+    for w in snap["workers"]:
+        lines.append(f"  {w['name']}  {w['state']}  heartbeat {w['seconds_since_heartbeat']}s ago")
+    retrying = snap["retrying"]
+    lines.append(f"retrying:  {len(retrying) or 'none'}")
+    for item in retrying:
+        what = " ".join(filter(None, (item["conversation_sid"], item["pair"])))
+        lines.append(f"  {item['id']}  {item['kind']} {what}: {describe_retry(item['retry'])}")
+        lines.append(f"    last error: {shorten(item['retry']['last_error'], 90)}")
+    failed = snap["failed_by_code"]
+    lines.append("failed:    " + (", ".join(f"code {k}: {v}" for k, v in failed.items()) or "none"))
+    clock = snap["clock"]
+    if clock:
+        pid = f", pid {clock['pid']}" if clock["pid"] else ""
+        since = f", running since {when(clock['since'])} ({ago(clock['since'])})"
+        lines.append(f"clock:     host {clock['host']}{pid}{since if clock['since'] else ''}")
+    else:
+        lines.append("clock:     not running")
+    for name, entry in snap["schedule"].items():
+        every = format_duration(entry["interval"])
+        lines.append(f"  {name} every {every}, next at {when(entry['next_at'])}")
+    ledger = snap["ledger"]
+    lines.append(f"ledger:    {ledger['conversations']} conversations, {ledger['pairs']} pairs")
+    counters = snap["counters"]
+    lines.append(
         "counters:  " + (", ".join(f"{k} {v}" for k, v in sorted(counters.items())) or "none")
     )
+    return lines
