@@ -273,7 +273,7 @@ _MEMBER = (
     _FENCE
     + """
 local members_key, conv_key = key(1), key(2)
-local identity, change, psid, at = arg(1), arg(2), arg(3), tonumber(arg(4))
+local identity, change, psid, at, expected = arg(1), arg(2), arg(3), tonumber(arg(4)), arg(5)
 if not held() then
   redis.call('hset', members_key, identity, 'pending||' .. at)
   return 'lost'
@@ -303,6 +303,7 @@ elseif change == 'removed' then
     return 'stale'
   end
 elseif change == 'pending' then
+  if expected ~= '*' and status ~= expected then return 'changed' end
   psid = ''
 end
 redis.call('hset', members_key, identity, change .. '|' .. psid .. '|' .. at)
@@ -603,9 +604,13 @@ class Ledger:
     ) -> str:
         return self._member_change(sid, identity, "removed", participant_sid, at, fence)
 
-    def member_pending(self, sid: str, identity: str, at: float, fence: Fence) -> str:
-        """As `mark_pending`, for a chat participant's create."""
-        return self._member_change(sid, identity, "pending", "", at, fence)
+    def member_pending(
+        self, sid: str, identity: str, at: float, fence: Fence, expected_status: str
+    ) -> str:
+        """As `mark_pending`, for a chat participant's create: `changed` when the member's status
+        is no longer `expected_status` (the job's read; "" for none), e.g. a pre-event let an SDK
+        add of it through meanwhile."""
+        return self._member_change(sid, identity, "pending", "", at, fence, expected_status)
 
     def member_expected_from_pre_event(self, sid: str, identity: str, at: float) -> None:
         """A pre-event let an SDK's add of `identity` through: until its post-event arrives, a job
@@ -616,13 +621,20 @@ class Ledger:
         self._clear_member_pending(keys=[keys.conversation_members(sid)], args=[identity])
 
     def _member_change(
-        self, sid: str, identity: str, change: str, participant_sid: str, at: float, fence: Fence
+        self,
+        sid: str,
+        identity: str,
+        change: str,
+        participant_sid: str,
+        at: float,
+        fence: Fence,
+        expected_status: str = "*",
     ) -> str:
         return self._run(
             self._member,
             fence,
             [keys.conversation_members(sid), keys.conversation(sid)],
-            [identity, change, participant_sid or "", at],
+            [identity, change, participant_sid or "", at, expected_status],
         )
 
     # -- pruning -------------------------------------------------------------------------------

@@ -128,12 +128,21 @@ def _closed_at_twilio(rt: Runtime, conversation_sid: str) -> errors.Conversation
 
 
 def _add_identity(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
+    for _ in range(MAX_ROUNDS):
+        answer = _identity_round(rt, locks, request)
+        if answer is not None:
+            return answer
+    raise errors.Retryable(f"{request.describe()} kept changing while being added")
+
+
+def _identity_round(rt: Runtime, locks: Locks, request: AddRequest) -> dict | None:
     conversation, identity = request.conversation_sid, request.identity
     service = _service(rt, conversation)
     member = rt.ledger.member(conversation, identity)
     if member is not None and member.present and trusts_ledger(rt):
         rt.ledger.count("duplicate_attempts_avoided")
         return _outcome("already_present", request, participant_sid=member.participant_sid)
+    status = member.status if member is not None else ""
     if member is not None and member.unsure:
         # Believed present, a create with no recorded answer, or an SDK add let through: ask.
         here = [p for p in rt.twilio.participants(conversation, service) if p.identity == identity]
@@ -148,8 +157,13 @@ def _add_identity(rt: Runtime, locks: Locks, request: AddRequest) -> dict:
                 conversation, identity, member.participant_sid, rt.clock.now(), locks.fence()
             )
             rt.ledger.count("ledger_repaired")
+            status = "removed"
     locks.refresh()
-    rt.ledger.member_pending(conversation, identity, rt.clock.now(), locks.fence())
+    marked = rt.ledger.member_pending(
+        conversation, identity, rt.clock.now(), locks.fence(), expected_status=status
+    )
+    if marked == "changed":
+        return None  # a pre-event let an SDK add of it through meanwhile: look again
     try:
         participant = rt.twilio.add_chat_participant(
             conversation, identity, service, request.projected_address

@@ -424,6 +424,8 @@ class Interleavings(RuleBasedStateMachine):
         return {"state": conversation.state, "last_activity": last}
 
     def _check_close(self, job: Job, task: Task, service: str, sid: str) -> None:
+        if self._twilio_state(sid) == "closed":
+            return  # closed meanwhile by someone else: this close changes nothing (a 50377)
         limit = AUTOMATIC.get(job.kind)
         if limit is None or (
             job.kind == "add" and job.args.get("policy", "") not in ("", "close-stale")

@@ -242,3 +242,19 @@ def test_the_trusting_mode_still_asks_about_a_pending_pair(world):
         assert trusting.twilio.errors[50416] == 0
     finally:
         trusting.close()
+
+
+def test_an_sdk_add_between_a_job_s_read_and_its_mark_makes_it_ask(world):
+    """Found by the soak: the job read the identity as unknown, an SDK add was let through (and
+    marked), then the job's pending mark wrote over that mark and its create met a 50433."""
+    sid = known_conversation(world)
+    job = world.start("add", lambda: add(world, sid, identity="agent-1"))
+    job.run_until("redis:HGET")  # about to read the member
+    job.advance()  # read: unknown
+    pre, added = world.sdk_add(sid, identity="agent-1")
+    assert pre.status_code == 200 and added
+
+    answer = job.finish()
+
+    assert answer["outcome"] == "already_present" and answer["participant_sid"] == added
+    assert world.twilio.errors[50433] == 0
