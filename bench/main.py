@@ -27,6 +27,7 @@ from bench import (
     b5_scaling,
     b6_cleanup,
     b7_ledger,
+    b8_reconcile,
     machine,
     report,
 )
@@ -40,6 +41,7 @@ BENCHMARKS = {
     "B5": b5_scaling.run,
     "B6": b6_cleanup.run,
     "B7": b7_ledger.run,
+    "B8": b8_reconcile.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

@@ -37,6 +37,8 @@ class Sizes:
     """Sizes of the ledger B7 measures (held pairs, one conversation each)."""
     b7_lifecycles_per_hour: int = 500
     """Conversation lifecycles per simulated hour of B7's week."""
+    b8_conversations: tuple[int, ...] = (1_000, 10_000)
+    """Sizes of the account B8 reconciles."""
 
 
 FULL = Sizes(
@@ -73,4 +75,5 @@ QUICK = Sizes(
     b6_stale=800,
     b7_pairs=(20_000, 100_000),
     b7_lifecycles_per_hour=50,
+    b8_conversations=(200, 1_000),
 )

@@ -1,7 +1,8 @@
 """Repairing the ledger from Twilio's own state, so lost webhooks cannot leave it wrong for long.
 
 Which conversations to look at: every open one Twilio lists, in every Conversation Service of the
-account, and every one the ledger has a record (or pairs) of. How: each is looked at on its own,
+account, and every one the ledger has a record (or pairs) of; up to
+`BINDERY_RECONCILE_CONCURRENCY` at once. How: each is looked at on its own,
 under its lock, on what Twilio says at that moment (the conversation fetched again, its
 participants listed after the lock is taken): a list taken minutes earlier is never the reason for
 a repair, so a conversation created, reactivated or closed during the run is judged on its current
@@ -13,6 +14,7 @@ re-opened (if Twilio says otherwise, it is reported, not repaired).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -50,20 +52,29 @@ def run(
         for state in HOLDING_STATES:
             for conversation in rt.twilio.conversations(state, service):
                 listed[conversation.sid] = conversation.service_sid or service
-    differences: list[Difference] = []
-    for sid, service in listed.items():
-        differences += reconcile_conversation(rt, sid, service, dry_run)
-        if seen:
-            seen()
+    todo = list(listed.items())
     for sid in rt.ledger.conversation_sids():
         if sid in listed:
             continue
         record = rt.ledger.conversation(sid)
         if record.final and not rt.ledger.pairs_of(sid):
             continue
-        differences += reconcile_conversation(rt, sid, record.service_sid, dry_run)
+        todo.append((sid, record.service_sid))
+
+    def one(item: tuple[str, str]) -> list[Difference]:
+        found = reconcile_conversation(rt, item[0], item[1], dry_run)
         if seen:
             seen()
+        return found
+
+    # Each conversation is judged on its own, under its own lock: they may be judged at once.
+    workers = min(rt.settings.reconcile_concurrency, max(1, len(todo)))
+    if workers == 1:
+        results = [one(item) for item in todo]
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="reconcile") as pool:
+            results = list(pool.map(one, todo))
+    differences = [d for found in results for d in found]
     for difference in differences:
         rt.ledger.count(f"reconcile_{difference.kind}")
     if not dry_run:

@@ -74,6 +74,11 @@ class Settings:
         default=3600.0, metadata={"env": "BINDERY_RECONCILE_INTERVAL"}
     )
     """Seconds between scheduled ledger reconciliations; 0 turns the schedule off."""
+    reconcile_concurrency: int = field(
+        default=16, metadata={"env": "BINDERY_RECONCILE_CONCURRENCY"}
+    )
+    """Conversations a reconcile looks at at once (each under its own lock); Twilio's account-wide
+    limit on concurrent requests is about 100."""
     prune_after: float = field(default=7 * 86400.0, metadata={"env": "BINDERY_PRUNE_AFTER"})
     """Seconds the ledger keeps a conversation after it closed, and a pair after it was let go;
     the clock prunes older ones hourly. 0 keeps them forever."""
@@ -162,6 +167,8 @@ class Settings:
             raise SettingsError(
                 f"BINDERY_OPS_TOKENS: each token must be at least {OPS_TOKEN_MIN_LENGTH} characters"
             )
+        if self.reconcile_concurrency < 1:
+            raise SettingsError("BINDERY_RECONCILE_CONCURRENCY must be at least 1")
         if self.lock_ttl < 1:
             raise SettingsError("BINDERY_LOCK_TTL must be at least 1 second")
         if self.twilio_timeout <= 0 or self.job_timeout <= 0:

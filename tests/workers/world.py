@@ -435,6 +435,7 @@ class World:
             api_token="world-api-token",  # noqa: S106
             lock_ttl=3600.0,  # leases run out only when a test says so
             lock_wait=0.0,  # a busy lock fails the attempt at once (RQ retries it later)
+            reconcile_concurrency=1,  # a job's steps are paused one at a time
         )
         values.update(self.settings_overrides)
         self.settings = Settings(**values)
