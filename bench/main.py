@@ -3,6 +3,7 @@
     bench/run                  every benchmark, full sizes
     bench/run --quick          every benchmark, small sizes (under 3 minutes)
     bench/run --only B1,B3     some of them
+    bench/run --only B9 --merge   B9 alone, keeping the other benchmarks' results in the file
     bench/run --self-check     a few seconds: the harness, the signing and the generator work
 
 Each benchmark starts its own processes (private redis-server, emulator, gunicorn, workers) and
@@ -13,6 +14,7 @@ from the same run, on the same machine, at the same moment.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -28,6 +30,7 @@ from bench import (
     b6_cleanup,
     b7_ledger,
     b8_reconcile,
+    b9_sessions,
     machine,
     report,
 )
@@ -42,6 +45,7 @@ BENCHMARKS = {
     "B6": b6_cleanup.run,
     "B7": b7_ledger.run,
     "B8": b8_reconcile.run,
+    "B9": b9_sessions.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -53,6 +57,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--only", default="", help="comma-separated benchmarks to run, e.g. B1,B3 (default all)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the results of benchmarks not run from the file, replacing only those run "
+        "(each benchmark's own run is recorded with it)",
+    )
     parser.add_argument(
         "--self-check", action="store_true", help="check the harness in a few seconds and exit"
     )
@@ -97,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report.table([result]), flush=True)
     document["wall_s"] = round(time.monotonic() - started, 1)
     document["benchmarks"] = [r.to_dict() for r in reports]
+    if args.merge and args.out.exists():
+        document = report.merged(json.loads(args.out.read_text()), document)
     report.write(args.out, document)
     print(report.summary(reports))
     print(

@@ -133,3 +133,21 @@ def write(path: Path, document: dict) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
     os.replace(temporary, path)
+
+
+RUN_FIELDS = ("generated_at", "mode", "machine", "versions", "code", "sizes", "bindery_settings")
+
+
+def merged(previous: dict, run: dict) -> dict:
+    """`previous` with the benchmarks of `run` put in (replacing those of the same id): the file's
+    own run fields stay those of the run that wrote the rest, and each benchmark from `run`
+    carries its run's fields under `run`."""
+    ran = {b["id"] for b in run["benchmarks"]}
+    kept = [b for b in previous.get("benchmarks", []) if b["id"] not in ran]
+    own = {name: run[name] for name in RUN_FIELDS if name in run}
+    added = [{**b, "run": own} for b in run["benchmarks"]]
+    document = dict(previous)
+    document["benchmarks"] = sorted(kept + added, key=lambda b: int(b["id"][1:]))
+    document["benchmarks_run"] = [b["id"] for b in document["benchmarks"]]
+    document["merged_runs"] = [*previous.get("merged_runs", []), {**own, "benchmarks": sorted(ran)}]
+    return document

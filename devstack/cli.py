@@ -61,10 +61,10 @@ def dev(port: int, emulator_port: int, workers: int, embedded_redis: bool, reset
 @click.option("--seed", default=1, show_default=True, help="Random seed of the scenario.")
 def demo(state_file: str, stale_after: str | None, seed: int) -> None:
     """Play a contact centre's morning against a running stack (`bindery dev`, or any stack whose
-    TWILIO_API_BASE_URL points at an emulator) and print what happened, duplicate binding attempts
-    included. Without a running `bindery dev` in this folder, it reads BINDERY_URL,
+    TWILIO_API_BASE_URL points at an emulator), then a round of masked rider/driver trips over a
+    pool of 10 numbers, and print what happened, duplicate binding attempts included. Without a running `bindery dev` in this folder, it reads BINDERY_URL,
     BINDERY_API_TOKEN, TWILIO_API_BASE_URL, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and REDIS_URL."""
-    from devstack.demo import Demo, Target
+    from devstack.demo import Demo, Rides, Target
     from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
     stack = local_stack.read(state_file)
@@ -97,6 +97,8 @@ def demo(state_file: str, stale_after: str | None, seed: int) -> None:
             auth_token=os.environ.get("TWILIO_AUTH_TOKEN", DEFAULT_AUTH_TOKEN),
         )
     limit = duration(stale_after or os.environ.get("BINDERY_STALE_AFTER", "6h"), "--stale-after")
-    result = Demo(target, stale_after=limit, seed=seed).run()
-    if result["duplicate_binding_attempts"]:
+    demo = Demo(target, stale_after=limit, seed=seed)
+    result = demo.run()
+    rides = Rides(demo).run()
+    if result["duplicate_binding_attempts"] or rides["duplicate_binding_attempts"]:
         raise SystemExit(1)

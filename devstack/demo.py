@@ -5,6 +5,12 @@ Twilio would), agents join as chat participants, bursts of duplicate and concurr
 customer whose old conversation went idle starts a new one (close-stale), and the cleanup closes what
 went stale. It ends with a table: webhooks, jobs by outcome, Twilio calls by answer, and the number
 that matters, duplicate binding attempts (0).
+
+Then a masked rider/driver round (`Rides`): 200 trips over a pool of 10 numbers, each a session
+whose proxy numbers Bindery chooses, opened in bursts of concurrent creates; riders who come back
+get the number they had (sticky reuse); one driver given more trips at once than the pool has
+numbers meets the exhausted pool's error. It ends with "duplicate binding attempts: 0", read from
+the emulator's own counts.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ from workers.settings import Settings
 from workers.twilio_http import make_client
 
 CUSTOMERS = 50
+TRIPS = 200
+BURSTS = 5
+POOL_SIZE = 10
+RIDERS = 60
+DRIVERS = 20
 AGENTS = [f"agent-{i}" for i in range(1, 9)]
 DUPLICATE_CODES = ("50416", "50437", "50433")
 FINISHED = ("finished", "failed", "canceled", "stopped")
@@ -210,5 +221,147 @@ class Demo:
             "jobs": dict(outcomes),
             "calls": dict(calls),
             "errors": dict(errors),
+            "duplicate_binding_attempts": duplicates,
+        }
+
+
+class Rides:
+    """The masked rider/driver round: sessions over one pool of proxy numbers."""
+
+    def __init__(self, demo: Demo, pool: str = "demo-rides"):
+        self.demo = demo
+        self.t = demo.t
+        self.rng = demo.rng
+        self.pool = pool
+        self.api = demo.api
+        self.base = f"{self.t.web_url}/api/v1"
+
+    def _ask(self, method: str, path: str, **kwargs) -> requests.Response:
+        return self.api.request(method, f"{self.base}/{path}", timeout=10, **kwargs)
+
+    def open(self, rider: str, driver: str) -> str:
+        response = self._ask(
+            "post",
+            "sessions",
+            json={"pool": self.pool, "participants": [{"address": rider}, {"address": driver}]},
+        )
+        if response.status_code != 202:
+            raise click.ClickException(f"Bindery answered {response.status_code}: {response.text}")
+        return response.json()["session_id"]
+
+    def settle(self, ids: list[str], label: str, want=("open", "failed"), timeout=120) -> dict:
+        done: dict[str, dict] = {}
+        deadline = time.monotonic() + timeout
+        with click.progressbar(length=len(ids), label=f"  {label}") as bar:
+            while len(done) < len(ids):
+                for session_id in ids:
+                    if session_id not in done:
+                        info = self._ask("get", f"sessions/{session_id}").json()
+                        if info.get("status") in want:
+                            done[session_id] = info
+                            bar.update(1)
+                if len(done) < len(ids):
+                    if time.monotonic() > deadline:
+                        raise click.ClickException(
+                            f"{label}: sessions still pending after {timeout:g}s; "
+                            "is `bindery worker` running?"
+                        )
+                    time.sleep(0.2)
+        return done
+
+    def close(self, ids: list[str]) -> None:
+        for session_id in ids:
+            response = self._ask("delete", f"sessions/{session_id}")
+            if response.status_code >= 400 and response.status_code != 409:
+                raise click.ClickException(
+                    f"closing {session_id}: Bindery answered {response.status_code}: "
+                    f"{response.text}"
+                )
+        self.settle(ids, f"{len(ids)} trips ending", want=("closed", "failed"))
+
+    def run(self) -> dict:
+        before = self.demo.emulator("stats", method="get")
+        numbers = [f"+1444{self.rng.randrange(10**6, 10**7):07d}" for _ in range(POOL_SIZE)]
+        riders = [f"+1555{self.rng.randrange(10**6, 10**7):07d}" for _ in range(RIDERS)]
+        drivers = [f"+1666{self.rng.randrange(10**6, 10**7):07d}" for _ in range(DRIVERS)]
+        self.demo.step(f"6. Masked trips: pool {self.pool!r} of {POOL_SIZE} numbers")
+        answer = self._ask(
+            "put", f"pools/{self.pool}", json={"numbers": [{"number": n} for n in numbers]}
+        )
+        if answer.status_code >= 300:
+            raise click.ClickException(
+                f"pool: Bindery answered {answer.status_code}: {answer.text}"
+            )
+        click.echo(f"  {TRIPS} trips of {RIDERS} riders and {DRIVERS} drivers, in {BURSTS} bursts")
+        last_number: dict[str, str] = {}
+        opened = failed = returning = sticky = 0
+        pairs_twice = 0
+        per_burst = TRIPS // BURSTS
+        for burst in range(BURSTS):
+            trips = [
+                (rider, self.rng.choice(drivers)) for rider in self.rng.sample(riders, per_burst)
+            ]
+            with ThreadPoolExecutor(16) as pool:
+                ids = list(pool.map(lambda trip: self.open(*trip), trips))
+            answers = self.settle(ids, f"burst {burst + 1}: {len(ids)} sessions at once")
+            held = Counter()
+            for (rider, _), session_id in zip(trips, ids, strict=True):
+                info = answers[session_id]
+                if info["status"] != "open":
+                    failed += 1
+                    continue
+                opened += 1
+                given = {p.get("address"): p.get("proxy_address") for p in info["participants"]}
+                held.update((a, n) for a, n in given.items() if a and n)
+                if rider in last_number:
+                    returning += 1
+                    sticky += given.get(rider) == last_number[rider]
+                last_number[rider] = given.get(rider, "")
+            pairs_twice += sum(n - 1 for n in held.values() if n > 1)
+            self.close(ids)
+        click.echo(
+            f"  {opened} trips opened, {failed} failed; {returning} returning riders, "
+            f"{sticky} of them on the number they had last time (prefer-sticky)"
+        )
+
+        self.demo.step(f"7. One driver, {POOL_SIZE + 1} trips at once: the pool runs out")
+        driver = drivers[0]
+        busy = self.rng.sample(riders, POOL_SIZE)
+        with ThreadPoolExecutor(POOL_SIZE) as pool:
+            ids = list(pool.map(lambda rider: self.open(rider, driver), busy))
+        answers = self.settle(ids, f"{POOL_SIZE} sessions for one driver")
+        extra = self.open(self.rng.choice([r for r in riders if r not in busy]), driver)
+        [refused] = self.settle([extra], "one more").values()
+        exhausted = refused["status"] == "failed"
+        click.echo(
+            f"  {sum(a['status'] == 'open' for a in answers.values())} open, each on its own "
+            f"number for the driver; the next: {refused['status']}: {refused.get('error')}"
+        )
+        self.close([i for i in ids if answers[i]["status"] == "open"])
+        return self.summary(before, opened, failed, sticky, returning, pairs_twice, exhausted)
+
+    def summary(self, before, opened, failed, sticky, returning, pairs_twice, exhausted) -> dict:
+        after = self.demo.emulator("stats", method="get")
+        errors = Counter(after["errors"]) - Counter(before["errors"])
+        duplicates = sum(errors.get(code, 0) for code in DUPLICATE_CODES)
+        rows = [
+            ("trips opened", opened),
+            ("trips failed", failed),
+            ("returning riders on the same number", f"{sticky} of {returning}"),
+            ("pairs given twice at once", pairs_twice),
+            ("pool exhausted, answered with its error", "yes" if exhausted else "no"),
+        ]
+        width = max(len(name) for name, _ in rows)
+        click.secho("\nMasked trips", bold=True)
+        for name, value in rows:
+            click.echo(f"  {name.ljust(width)}  {value!s:>8}")
+        click.echo(f"duplicate binding attempts: {duplicates}")
+        return {
+            "trips_opened": opened,
+            "trips_failed": failed,
+            "sticky": sticky,
+            "returning": returning,
+            "pairs_twice": pairs_twice,
+            "exhausted": exhausted,
             "duplicate_binding_attempts": duplicates,
         }

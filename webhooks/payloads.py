@@ -20,6 +20,8 @@ from workers.addresses import MAX_ADDRESS, address_problem, is_sid
 from workers.states import STATES
 
 MAX_FIELD = 256
+MAX_MESSAGE_BODY = 32 * 1024
+"""Characters of an inbound message body a pre-event may carry (a Conversations message: 32 KiB)."""
 
 
 class BadEvent(ValueError):
@@ -183,6 +185,8 @@ class ConversationAdd(Event):
 
     address: str
     proxy_address: str
+    message_body: str = ""
+    """The inbound message's body (`MessageBody`), for an out-of-session message."""
 
 
 def _common(form: Mapping[str, str]) -> str:
@@ -236,7 +240,8 @@ def parse_pre(form: Mapping[str, str]) -> Event | None:
     event_type = _common(form)
     if event_type == "onConversationAdd":
         address, proxy = _binding(form)
-        return ConversationAdd(event_type, "", address, proxy)
+        body = _text(form, "MessageBody", limit=MAX_MESSAGE_BODY)
+        return ConversationAdd(event_type, "", address, proxy, body)
     if event_type != "onParticipantAdd":
         return None
     conversation = _sid(form, "ConversationSid", "CH")

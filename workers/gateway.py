@@ -188,6 +188,18 @@ class Gateway:
         )
         return _epoch(messages[0].date_created) if messages else 0.0
 
+    def send_message(
+        self, sid: str, author: str, body: str, attributes: str = "", service_sid: str = ""
+    ) -> str:
+        """A message posted into the conversation (its post-event fires); the message's SID."""
+        options = {"author": author, "body": body, "x_twilio_webhook_enabled": "true"}
+        if attributes:
+            options["attributes"] = attributes
+        message = self._call(
+            "message.create", self._scope(service_sid).conversations(sid).messages.create, **options
+        )
+        return message.sid
+
     @staticmethod
     def _conversation(c) -> Conversation:
         return Conversation(

@@ -21,6 +21,8 @@ CLEANUP = _MODULE + "cleanup_stale"
 RECONCILE = _MODULE + "reconcile_ledger"
 PRUNE = _MODULE + "prune_ledger"
 REPLAY_FAILED = _MODULE + "replay_failed"
+OUT_OF_SESSION = _MODULE + "out_of_session"
+OUT_OF_SESSION_DELIVERY = _MODULE + "out_of_session_delivery"
 
 # Post-events, named after Twilio's.
 ON_CONVERSATION_ADDED = _MODULE + "on_conversation_added"
@@ -85,6 +87,16 @@ def replay_batch_job_id(batch_id: str) -> str:
 def policy_retry_job_id(job_id: str, policy: str) -> str:
     """A conflict's add, asked for again with another policy (one per job and policy)."""
     return stable_id("policy-retry", job_id, policy)
+
+
+def out_of_session_job_id(message_key: str) -> str:
+    """The work one out-of-session message left behind (a reopen or a callback)."""
+    return f"out-of-session-{message_key}"
+
+
+def out_of_session_delivery_job_id(origin: str, session_id: str, attempt: int) -> str:
+    """Posting that message into its session; one job per look while the session opens."""
+    return stable_id("out-of-session-delivery", origin, session_id, str(attempt))
 
 
 def schedule_job_id(name: str, window: int) -> str:

@@ -30,6 +30,7 @@ from workers import (
     states,
     timers,
 )
+from workers import out_of_session as out_of_session_policy
 from workers.errors import Permanent, Retryable
 from workers.runtime import Runtime
 from workers.staleness import format_duration
@@ -118,6 +119,8 @@ cleanup_stale = _job("schedule:cleanup", cleanup.run_scheduled)
 reconcile_ledger = _job("schedule:reconcile", reconcile.run_scheduled)
 prune_ledger = _job("schedule:prune", pruning.run_scheduled)
 replay_failed = _job("replay-batch", replay_batch.run)
+out_of_session = _job("out-of-session", out_of_session_policy.handle)
+out_of_session_delivery = _job("out-of-session:deliver", out_of_session_policy.deliver)
 
 on_conversation_added = _job("event:onConversationAdded", post_events.on_conversation_added)
 on_participant_added = _job("event:onParticipantAdded", post_events.on_participant_added)

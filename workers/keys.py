@@ -130,3 +130,13 @@ def replay_batches() -> str:
 
 QUEUE_NAME = "bindery"
 """The RQ queue; RQ stores it as `rq:queue:bindery`."""
+
+
+def out_of_session_lock(pool: str, address: str) -> str:
+    """Lock of one customer in one pool while an out-of-session message is handled."""
+    return f"{PREFIX}lock:oos:{pool}|{_escape(address)}"
+
+
+def out_of_session_delivered(origin: str) -> str:
+    """String with a TTL: the message an out-of-session job carried was posted (its SID)."""
+    return f"{PREFIX}oos:delivered:{origin}"

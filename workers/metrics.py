@@ -105,6 +105,14 @@ TWILIO_CALLS = _Metric(
     ["operation", "code"],
 )
 
+OUT_OF_SESSION = _Metric(
+    "Counter",
+    "bindery_out_of_session",
+    "Messages to a pool number with no open session, by pool and mode (each refused at the "
+    "pre-event; reopen and callback leave a job)",
+    ["pool", "mode"],
+)
+
 
 def process_exited(pid: int) -> None:
     """Drop a dead process's live gauges (its counters stay: they are cumulative)."""

@@ -9,8 +9,9 @@ job's timeout) as `being_added` (or `pair_being_added`, elsewhere): the job's cr
 SDK's. Anything else is let through, and an allowed pair (or identity) is marked for that conversation
 (one write), so an add racing the SDK add's post-event asks Twilio first.
 
-`onConversationAdd` with a binding (an inbound message about to autocreate a conversation): the
-pair is marked pending the same way.
+`onConversationAdd` with a binding (an inbound message about to autocreate a conversation): to a
+pool number, an out-of-session message, refused (409) as `BINDERY_OUT_OF_SESSION` says
+(`workers/out_of_session.py`); otherwise the pair is marked pending the same way.
 
 A pre-event fails open: whatever goes wrong here (Redis down, a shape Bindery does not know),
 Twilio still enforces its own rule, so the web side answers 200 (counted and logged) rather than
@@ -22,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from workers import job_catalog, keys, staleness
+from workers import job_catalog, keys, out_of_session, staleness
 from workers.participants import AUTOCREATION
 
 if TYPE_CHECKING:
@@ -94,6 +95,9 @@ def participant_add(rt: Runtime, event: ParticipantAdd) -> Answer:
 
 def conversation_add(rt: Runtime, event: ConversationAdd) -> Answer:
     if event.address and event.proxy_address:
+        refused = out_of_session.decide(rt, event.address, event.proxy_address, event.message_body)
+        if refused is not None:
+            return Answer(REFUSED, refused.answer_body())
         pair_id = keys.pair_id(event.address, event.proxy_address)
         rt.ledger.mark_pending_for_pre_event(pair_id, AUTOCREATION, rt.clock.now())
     return Answer(LET_THROUGH)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONFLICT_POLICIES = ("reject", "reuse", "close-stale", "move")
 LEDGER_MODES = ("verify", "trust")
+OUT_OF_SESSION_MODES = ("reject", "reopen", "callback")
 OPS_TOKEN_MIN_LENGTH = 16
 """Characters an operator token needs at least: it is the console's only credential."""
 
@@ -93,6 +94,12 @@ class Settings:
     (this + 60 s) runs out, at the next maintenance pass (every 15 s): within 2 minutes at 40 s."""
     max_retries: int = field(default=8, metadata={"env": "BINDERY_MAX_RETRIES"})
     """Attempts after the first for a job that failed with a retryable error."""
+    out_of_session: str = field(default="reject", metadata={"env": "BINDERY_OUT_OF_SESSION"})
+    """What a message to a pool number with no open session does (see `workers/out_of_session.py`):
+    `reject` (the autocreation is refused), `reopen` (a new session with the customer's last
+    counterparts, on the number they texted) or `callback` (the app's URL is told)."""
+    out_of_session_url: str = field(default="", metadata={"env": "BINDERY_OUT_OF_SESSION_URL"})
+    """Where `callback` POSTs an out-of-session message (JSON); required with that mode."""
     ops_tokens: tuple[str, ...] = field(
         default=(), repr=False, metadata={"env": "BINDERY_OPS_TOKENS", "secret": True}
     )
@@ -163,6 +170,13 @@ class Settings:
                 f"BINDERY_CONFLICT_POLICY: {self.conflict_policy!r} must be one of "
                 + ", ".join(CONFLICT_POLICIES)
             )
+        if self.out_of_session not in OUT_OF_SESSION_MODES:
+            raise SettingsError(
+                f"BINDERY_OUT_OF_SESSION: {self.out_of_session!r} must be one of "
+                + ", ".join(OUT_OF_SESSION_MODES)
+            )
+        if self.out_of_session == "callback" and not self.out_of_session_url:
+            raise SettingsError("BINDERY_OUT_OF_SESSION_URL is required with callback")
         if any(len(token) < OPS_TOKEN_MIN_LENGTH for token in self.ops_tokens):
             raise SettingsError(
                 f"BINDERY_OPS_TOKENS: each token must be at least {OPS_TOKEN_MIN_LENGTH} characters"
@@ -176,6 +190,7 @@ class Settings:
         for name, url in (
             ("TWILIO_API_BASE_URL", self.twilio_api_base_url),
             ("PUBLIC_BASE_URL", self.public_base_url),
+            ("BINDERY_OUT_OF_SESSION_URL", self.out_of_session_url),
         ):
             if url and not re.match(r"^https?://[^/\s]+", url):
                 raise SettingsError(f"{name}: {url!r} is not an http(s) URL")

@@ -122,3 +122,14 @@ def test_a_job_queued_by_the_last_release_still_runs(function, kwargs, recorded)
     finally:
         jobs.install(None)
         world.close()
+
+
+def test_out_of_session_names_and_ids_are_pinned():
+    assert job_catalog.OUT_OF_SESSION == "workers.jobs.out_of_session"
+    assert job_catalog.OUT_OF_SESSION_DELIVERY == "workers.jobs.out_of_session_delivery"
+    assert job_catalog.out_of_session_job_id("ab") == "out-of-session-ab"
+    assert (
+        job_catalog.out_of_session_delivery_job_id("out-of-session-ab", "SS1", 0)
+        == "out-of-session-delivery-aefba957de47a6616920e2f4b9d32532"
+    )
+    assert callable(jobs.out_of_session) and callable(jobs.out_of_session_delivery)

@@ -43,3 +43,12 @@ def test_console_keys_are_pinned():
     assert keys.replay_batch("0123456789abcdef") == "bindery:replay:0123456789abcdef"
     assert keys.replay_batch_jobs("0123456789abcdef") == "bindery:replay:0123456789abcdef:jobs"
     assert keys.replay_batches() == "bindery:replays"
+
+
+def test_out_of_session_keys_are_pinned():
+    assert keys.out_of_session_lock("rides", "+15551230001") == (
+        "bindery:lock:oos:rides|+15551230001"
+    )
+    assert keys.out_of_session_delivered("out-of-session-ab") == (
+        "bindery:oos:delivered:out-of-session-ab"
+    )

@@ -70,3 +70,24 @@ def test_secrets_never_printed():
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
+
+
+def test_out_of_session_modes():
+    assert Settings.from_env({}).out_of_session == "reject"
+    reopen = Settings.from_env({"BINDERY_OUT_OF_SESSION": "reopen"})
+    assert reopen.out_of_session == "reopen"
+    callback = Settings.from_env(
+        {
+            "BINDERY_OUT_OF_SESSION": "callback",
+            "BINDERY_OUT_OF_SESSION_URL": "https://app.example.com/oos",
+        }
+    )
+    assert callback.out_of_session_url == "https://app.example.com/oos"
+    with pytest.raises(SettingsError, match="BINDERY_OUT_OF_SESSION: 'maybe'"):
+        Settings.from_env({"BINDERY_OUT_OF_SESSION": "maybe"})
+    with pytest.raises(SettingsError, match="BINDERY_OUT_OF_SESSION_URL is required"):
+        Settings.from_env({"BINDERY_OUT_OF_SESSION": "callback"})
+    with pytest.raises(SettingsError, match="BINDERY_OUT_OF_SESSION_URL"):
+        Settings.from_env(
+            {"BINDERY_OUT_OF_SESSION": "callback", "BINDERY_OUT_OF_SESSION_URL": "app/oos"}
+        )

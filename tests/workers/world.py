@@ -281,6 +281,21 @@ class TwilioStandIn:
         )
         return _epoch(messages[-1].date_created) if messages else 0.0
 
+    def send_message(
+        self, sid: str, author: str, body: str, attributes: str = "", service_sid: str = ""
+    ) -> str:
+        message = self._call(
+            "message.create",
+            self.store.add_message,
+            self._scope(service_sid),
+            sid,
+            author=author,
+            body=body,
+            attributes=attributes or None,
+            origin=Origin.api(True),
+        )
+        return message.sid
+
     def participants(
         self, conversation_sid: str, service_sid: str = ""
     ) -> list[gateway.Participant]:
