@@ -23,6 +23,9 @@ PRUNE = _MODULE + "prune_ledger"
 REPLAY_FAILED = _MODULE + "replay_failed"
 OUT_OF_SESSION = _MODULE + "out_of_session"
 OUT_OF_SESSION_DELIVERY = _MODULE + "out_of_session_delivery"
+SESSION_OPEN = _MODULE + "session_open"
+SESSION_CLOSE = _MODULE + "session_close"
+SESSION_CHECK = _MODULE + "session_check"
 
 # Post-events, named after Twilio's.
 ON_CONVERSATION_ADDED = _MODULE + "on_conversation_added"
@@ -97,6 +100,19 @@ def out_of_session_job_id(message_key: str) -> str:
 def out_of_session_delivery_job_id(origin: str, session_id: str, attempt: int) -> str:
     """Posting that message into its session; one job per look while the session opens."""
     return stable_id("out-of-session-delivery", origin, session_id, str(attempt))
+
+
+def session_open_job_id(session_id: str) -> str:
+    return f"session-open-{session_id}"
+
+
+def session_close_job_id(session_id: str) -> str:
+    return f"session-close-{session_id}"
+
+
+def session_check_job_id(session_id: str, check: int) -> str:
+    """The look at a session's conversation at its ttl (and after, `check` counting)."""
+    return f"session-check-{session_id}-{check}"
 
 
 def schedule_job_id(name: str, window: int) -> str:

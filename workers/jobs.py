@@ -27,6 +27,7 @@ from workers import (
     pruning,
     reconcile,
     replay_batch,
+    sessions,
     states,
     timers,
 )
@@ -121,6 +122,9 @@ prune_ledger = _job("schedule:prune", pruning.run_scheduled)
 replay_failed = _job("replay-batch", replay_batch.run)
 out_of_session = _job("out-of-session", out_of_session_policy.handle)
 out_of_session_delivery = _job("out-of-session:deliver", out_of_session_policy.deliver)
+session_open = _job("session-open", sessions.run_opening)
+session_close = _job("session-close", sessions.run_closing)
+session_check = _job("session-check", sessions.check_ended)
 
 on_conversation_added = _job("event:onConversationAdded", post_events.on_conversation_added)
 on_participant_added = _job("event:onParticipantAdded", post_events.on_participant_added)

@@ -20,8 +20,9 @@ the job (Redis, durable, retried) and posted into the session once it opens. Med
 
 The pre-event decides only what must be decided there, in one Redis read and one enqueue: is this
 a pool number, and which mode (`decide`). Everything else runs in jobs, under a lock per (pool,
-customer): whether the customer is in a session after all (one being opened with this very pair:
-the message is posted there), which session was the last, opening the new one, calling the app.
+customer): whether the customer is in a session after all (their newest session in the pool is
+being opened or still open: the message is posted there), which session was the last, opening the
+new one, calling the app.
 Whatever fails at the pre-event fails open (the web side answers 200), and Twilio then
 autocreates the conversation, which keeps the message.
 """
@@ -140,9 +141,10 @@ def handle(
     with rt.locks() as locks:
         locks.acquire([keys.out_of_session_lock(pool, address)])
         latest = sessions.latest_for(rt.connection, pool, address)
-        if latest is not None and _holds(latest, address, proxy_address) and _live(latest):
-            # A session with this very pair is being opened (or opened since): in session after
-            # all. The message goes there.
+        if latest is not None and _live(latest):
+            # The customer's newest session in the pool is being opened (a second text before
+            # the first's session opened) or still open (they texted another of its numbers): in
+            # session after all. The message goes there; no second session, no callback.
             delivery = _deliver_later(rt, _session_id(latest), address, body, job_id)
             return {"outcome": "in_session", "session_id": _session_id(latest), **delivery}
         if mode == CALLBACK:
@@ -373,13 +375,6 @@ def _participants(session: Any) -> list[dict]:
     for participant in _field(session, "participants") or []:
         found.append(participant if isinstance(participant, dict) else vars(participant))
     return found
-
-
-def _holds(session: Any, address: str, proxy_address: str) -> bool:
-    return any(
-        p.get("address") == address and p.get("proxy_address") == proxy_address
-        for p in _participants(session)
-    )
 
 
 def _live(session: Any) -> bool:
