@@ -13,6 +13,7 @@ import time
 
 import pytest
 import requests
+from rq import Queue
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -160,7 +161,9 @@ def test_out_of_session_message(mode_stack, ended_trip):
 
     if mode == "reject":
         time.sleep(1)
-        stack.wait_idle()
+        queue = Queue("bindery", connection=stack.redis)
+        until(lambda: queue.count + queue.started_job_registry.count == 0, "the queue drained")
+        # (a session with a ttl keeps a delayed check scheduled: not waited for)
         latest = sessions.latest_for(stack.redis, POOL, rider)
         assert latest["session_id"] == trip["session_id"]  # no new session
         metrics = stack.api.get(f"{stack.web_url}/metrics", timeout=10).text
