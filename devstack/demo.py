@@ -15,8 +15,10 @@ the emulator's own counts.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -235,15 +237,31 @@ class Rides:
         self.pool = pool
         self.api = demo.api
         self.base = f"{self.t.web_url}/api/v1"
+        self.run_id = uuid.uuid4().hex[:12]
+        self.keys = itertools.count(1)  # thread-safe: one key per create
 
     def _ask(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.api.request(method, f"{self.base}/{path}", timeout=10, **kwargs)
+        """One API request; sent again when a kept-alive connection was closed under it (every
+        request here is safe to repeat: creates carry an idempotency key)."""
+        for attempt in range(3):
+            try:
+                return self.api.request(method, f"{self.base}/{path}", timeout=10, **kwargs)
+            except requests.ConnectionError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
 
     def open(self, rider: str, driver: str) -> str:
+        key = f"demo-{self.run_id}-{next(self.keys)}"
         response = self._ask(
             "post",
             "sessions",
-            json={"pool": self.pool, "participants": [{"address": rider}, {"address": driver}]},
+            json={
+                "pool": self.pool,
+                "participants": [{"address": rider}, {"address": driver}],
+                "idempotency_key": key,
+            },
         )
         if response.status_code != 202:
             raise click.ClickException(f"Bindery answered {response.status_code}: {response.text}")
