@@ -39,7 +39,7 @@ class Sizes:
     """Conversation lifecycles per simulated hour of B7's week."""
     b8_conversations: tuple[int, ...] = (1_000, 10_000)
     """Sizes of the account B8 reconciles."""
-    b9_sessions: int = 1000
+    b9_sessions: int = 500
     """Sessions B9 creates (two customers each), for Bindery and for the direct run."""
 
 
@@ -78,5 +78,5 @@ QUICK = Sizes(
     b7_pairs=(20_000, 100_000),
     b7_lifecycles_per_hour=50,
     b8_conversations=(200, 1_000),
-    b9_sessions=80,
+    b9_sessions=40,
 )
