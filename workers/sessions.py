@@ -659,6 +659,10 @@ def _end(
     _save(connection, record, "status", "closed_at", "error", "error_code", "failing")
     if keep_for:
         connection.expire(keys.session(record.session_id), int(keep_for))
+        for participant in record.customers:
+            latest = keys.customer_latest(record.pool, participant["address"])
+            if _text(connection.get(latest)) == record.session_id:
+                connection.expire(latest, int(keep_for))
         if record.conversation_sid:
             connection.expire(keys.conversation_session(record.conversation_sid), int(keep_for))
 
