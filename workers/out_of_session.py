@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from workers import job_catalog, keys, metrics
+from workers import allocation, job_catalog, keys, metrics, pools, sessions
 from workers.addresses import mask
 from workers.errors import Permanent, Retryable
 
@@ -87,8 +87,6 @@ def decide(rt: Runtime, address: str, proxy_address: str, body: str) -> Decision
     """For the pre-event of an autocreation: None when `proxy_address` is in no pool (not a
     session's business: the autocreation goes ahead as it always did); else the refusal, with the
     job `reopen` and `callback` leave behind."""
-    from workers import pools
-
     pool = pools.pool_of(rt.connection, proxy_address)
     if pool is None:
         return None
@@ -135,8 +133,6 @@ def handle(
 ) -> dict:
     """The work a refused autocreation left behind (`reopen` or `callback`), under the lock of the
     (pool, customer), so two messages in a row open one session between them."""
-    from workers import sessions
-
     job_id = _current_job_id()
     with rt.locks() as locks:
         locks.acquire([keys.out_of_session_lock(pool, address)])
@@ -182,8 +178,6 @@ def reopen_request(latest: Any, pool: str, address: str, proxy_address: str, ide
     last session again, SMS and WhatsApp ones given a number by the allocation (prefer-sticky: the
     one they had last in the pool, when free), chat identities as they were; the last session's
     ttl and geo match."""
-    from workers import allocation, sessions
-
     participants: list[dict] = [{"address": address, "proxy_address": proxy_address}]
     for participant in _participants(latest):
         if participant.get("identity"):
@@ -303,8 +297,6 @@ def deliver(
     """Post the customer's message into the session's conversation once it is open: while it is
     pending, look again in a second (a new delayed job, so no worker waits); give up, logged, if it
     failed, closed or took longer than DELIVERY_WAIT."""
-    from workers import sessions
-
     session = sessions.get(rt.connection, session_id)
     status = _status(session) if session is not None else "missing"
     if status == _PENDING and rt.clock.now() - since < DELIVERY_WAIT:
