@@ -61,8 +61,7 @@ DELIVERY_POLL = 1.0
 DELIVERED_TTL = 7 * 86400
 """Seconds the mark of a posted message is kept (a retried delivery does not post it twice)."""
 
-_OPEN = "open"
-_PENDING = "pending"
+_OPEN, _PENDING, CLOSED, FAILED = "open", "pending", "closed", "failed"
 
 
 @dataclass(frozen=True)
@@ -295,8 +294,9 @@ def deliver(
     attempt: int = 0,
 ) -> dict:
     """Post the customer's message into the session's conversation once it is open: while it is
-    pending, look again in a second (a new delayed job, so no worker waits); give up, logged, if it
-    failed, closed or took longer than DELIVERY_WAIT."""
+    pending, look again in a second (a new delayed job, so no worker waits). If it failed or
+    closed while the customer's newest session in the pool is another live one, the message goes
+    there; otherwise (or after DELIVERY_WAIT) it is given up, logged."""
     session = sessions.get(rt.connection, session_id)
     status = _status(session) if session is not None else "missing"
     if status == _PENDING and rt.clock.now() - since < DELIVERY_WAIT:
@@ -315,6 +315,13 @@ def deliver(
             delay=DELIVERY_POLL,
         )
         return {"outcome": "waiting", "next_job_id": job.id}
+    if status in (CLOSED, FAILED) and session is not None:
+        # Someone else's session for this customer may have won the pair meanwhile (the app
+        # opened one while this one waited): the message goes to the customer's live session.
+        other = sessions.latest_for(rt.connection, _field(session, "pool") or "", author)
+        if other is not None and _live(other) and _session_id(other) != session_id:
+            delivery = _deliver_later(rt, _session_id(other), author, body, origin)
+            return {"outcome": "redirected", "session_id": _session_id(other), **delivery}
     if status != _OPEN:
         log.warning(
             "out-of-session message from %s not posted: session %s is %s",

@@ -332,3 +332,33 @@ def test_no_answer_from_the_app_is_retried():
             out_of_session.post_callback(world.rt, payload, "j1")
     finally:
         world.close()
+
+
+def test_a_session_the_app_opened_meanwhile_gets_the_message(reopening):
+    """The reopen's session is recorded, then the app opens its own for the rider on the same
+    number, and the app's job runs first: the reopen's session fails (the pair is taken), and the
+    message goes to the app's session instead of being dropped."""
+    world = reopening
+    first = open_trip(world)
+    texted = proxy_of(first, RIDER)
+    end_trip(world, first)
+    world.receive(RIDER, texted, "still there?")
+    from_web(world)
+    [reopened] = world.run_enqueued("out-of-session:reopen")
+    assert reopened["outcome"] == "reopened"
+    mine, _ = sessions.open_session(
+        world.rt,
+        sessions.SessionRequest(
+            pool=POOL,
+            participants=({"address": RIDER, "proxy_address": texted}, {"address": OTHER}),
+        ),
+    )
+    app_job = [j for j in world.queue.jobs if j.kwargs.get("session_id") == mine]
+    world.queue.jobs = app_job + [j for j in world.queue.jobs if j not in app_job]
+    done = run_all(world)
+    assert sessions.get(world.redis, mine)["status"] == "open"
+    assert sessions.get(world.redis, reopened["session_id"])["status"] == "failed"
+    assert any(d.get("outcome") == "redirected" for d in done)
+    conversation = sessions.get(world.redis, mine)["conversation_sid"]
+    messages = world.store.list_messages(SERVICE_SID, conversation)
+    assert [(m.author, m.body) for m in messages] == [(RIDER, "still there?")]
