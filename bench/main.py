@@ -105,13 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         result.details["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         reports.append(result)
         print(report.table([result]), flush=True)
-    document["wall_s"] = round(time.monotonic() - started, 1)
+    document["wall_s"] = wall = round(time.monotonic() - started, 1)
     document["benchmarks"] = [r.to_dict() for r in reports]
     if args.merge and args.out.exists():
         document = report.merged(json.loads(args.out.read_text()), document)
     report.write(args.out, document)
     print(report.summary(reports))
-    print(
-        f"{sizes.name} run of {', '.join(chosen)} in {document['wall_s']:.0f} s; wrote {args.out}"
-    )
+    print(f"{sizes.name} run of {', '.join(chosen)} in {wall:.0f} s; wrote {args.out}")
     return 1 if any(r.error for r in reports) else 0
