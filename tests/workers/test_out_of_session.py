@@ -362,3 +362,27 @@ def test_a_session_the_app_opened_meanwhile_gets_the_message(reopening):
     conversation = sessions.get(world.redis, mine)["conversation_sid"]
     messages = world.store.list_messages(SERVICE_SID, conversation)
     assert [(m.author, m.body) for m in messages] == [(RIDER, "still there?")]
+
+
+def test_a_text_to_the_number_reserved_for_a_session_being_opened_is_refused_and_posted(reopening):
+    """Between the reservation of (rider, number) and the session's add, the rider texts that
+    number: the autocreation is refused (no conversation takes the pair from the session), the
+    session keeps the number, and the message is posted into it once it is open."""
+    world = reopening
+    world.redis.set(keys.customer_sticky(POOL, RIDER), NUMBERS[0])
+    session_id, _ = sessions.open_session(
+        world.rt,
+        sessions.SessionRequest(pool=POOL, participants=({"address": RIDER}, {"address": DRIVER})),
+    )
+    job = world.queue.take("session-open")[0]
+    task = world.start("opening", lambda: sessions.run_opening(world.rt, **job.kwargs))
+    task.run_until("twilio:conversation.create")
+    outcome = world.receive(RIDER, NUMBERS[0], "where are you?")
+    assert outcome.rejected_status == 409 and outcome.conversation_sid is None
+    assert task.finish()["outcome"] == "open"
+    session = sessions.get(world.redis, session_id)
+    assert proxy_of(session, RIDER) == NUMBERS[0]
+    done = run_all(world)
+    assert any(d.get("outcome") == "in_session" for d in done)
+    messages = world.store.list_messages(SERVICE_SID, session["conversation_sid"])
+    assert [(m.author, m.body) for m in messages] == [(RIDER, "where are you?")]
