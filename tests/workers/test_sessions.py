@@ -211,8 +211,11 @@ def test_a_session_whose_conversation_someone_else_closed_follows_the_ledger(wor
     assert sessions.get(world.redis, session["session_id"])["status"] == "closed"
 
 
-@pytest.mark.parametrize("killed_at", ["conversation.create", "participant.create"])
-def test_a_job_killed_mid_way_is_finished_by_its_retry(killed_at):
+@pytest.mark.parametrize(
+    "killed_at, occurrence",
+    [("conversation.create", 1), ("participant.create", 1), ("participant.create", 2)],
+)
+def test_a_job_killed_mid_way_is_finished_by_its_retry(killed_at, occurrence):
     """SIGKILL just after the conversation's create (before its SID was recorded), or at the
     first add: the reservations lapse, and the retry finds its conversation (by its unique name,
     50353, when its SID was never recorded) instead of making a second one."""
@@ -222,7 +225,7 @@ def test_a_job_killed_mid_way_is_finished_by_its_retry(killed_at):
         session_id, _ = sessions.open_session(world.rt, request(C1, C2))
         job = world.queue.take("session-open")[0]
         task = world.start("killed", lambda: sessions.run_opening(world.rt, **job.kwargs))
-        task.run_until(f"twilio:{killed_at}")
+        task.run_until(f"twilio:{killed_at}", occurrence=occurrence)
         task.advance()  # the call is made; the worker dies before its next step
         task.abort()
         world.redis.delete(keys.session_lock(session_id))  # its lease runs out
@@ -234,6 +237,12 @@ def test_a_job_killed_mid_way_is_finished_by_its_retry(killed_at):
         session = sessions.get(world.redis, session_id)
         assert len(twilio_pairs(world, session["conversation_sid"])) == 2
         assert duplicates(world) == 0
+        for p in session["participants"][:2]:  # each use lasts as long as the session
+            usage = world.redis.zscore(
+                keys.number_usage(p["proxy_address"]), pools.usage_member(session_id, p["address"])
+            )
+            assert usage == float("inf")
+        assert not world.redis.keys("bindery:reservation:*")
     finally:
         world.close()
 
