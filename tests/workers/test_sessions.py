@@ -470,3 +470,24 @@ def _assert_open_sessions_share_no_pair(world: World, ids: list[str]) -> None:
             pair = (p["address"], p["proxy_address"])
             assert pair not in seen, (pair, seen[pair], session_id)
             seen[pair] = session_id
+
+
+def test_in_the_trusting_ledger_mode_a_pair_bound_behind_bindery_s_back_costs_one_50416():
+    """BINDERY_LEDGER_MODE=trust asks Twilio about nothing the ledger never saw: a pair bound
+    without any webhook meets one 50416, reconciled (the ledger learns its holder), and the
+    customer is given another number."""
+    world = World(settings_overrides={"ledger_mode": "trust"})
+    try:
+        world.rt.ledger.note_reconciled(world.rt.clock.now())
+        pool(world, P1, P2)
+        elsewhere = world.conversation()
+        world.rest_add(elsewhere, address=C1, proxy_address=P1)
+        world.redis.set(keys.customer_sticky("default", C1), P1)
+        session = open_(world, C1, C2)
+        assert session["status"] == "open"
+        assert session["participants"][0]["proxy_address"] == P2
+        assert world.twilio.errors[50416] == 1
+        assert world.rt.ledger.counters()["reconciled_50416"] == 1
+        assert world.rt.ledger.pair(keys.pair_id(C1, P1)).holder == elsewhere
+    finally:
+        world.close()
