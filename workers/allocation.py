@@ -48,6 +48,8 @@ DEFAULT_GEO_MATCH = GEO_NONE
 PENDING_BLOCKS_FOR = 300.0
 """Seconds a pending mark (a create in flight, an add a pre-event let through) keeps a pair from
 being chosen; an older mark is a create whose answer was lost, and the add asks Twilio."""
+CHUNK = 25
+"""Candidates one run of the script looks at (each is three keys); the next run takes the next."""
 NO_PROXY_AVAILABLE = 80206
 """Twilio Proxy's code for the same answer ("No Available Proxy")."""
 
@@ -168,31 +170,37 @@ def reserve(
 ) -> str:
     """The first candidate free for the customer, reserved for the session (one atomic step), or
     "" when none is."""
-    if not candidates:
-        return ""
     started = time.perf_counter()
-    script_keys = [keys.customer_sticky(pool, customer), keys.pool(pool)]
-    for number in candidates:
-        pair = keys.pair_id(customer, number)
-        script_keys += [keys.pair(pair), keys.reservation(pair), keys.number_usage(number)]
-    ttl_ms = int(rt.settings.reservation_ttl * 1000)
-    chosen = rt.connection.register_script(_RESERVE)(
-        keys=script_keys,
-        args=[
-            session_id,
-            pools.usage_member(session_id, customer),
-            conversation_sid,
-            ttl_ms,
-            int(time.time() * 1000),
-            rt.clock.now(),
-            PENDING_BLOCKS_FOR,
-            len(candidates),
-            int(rt.settings.prune_after),
-            *candidates,
-        ],
-    )
+    script = rt.connection.register_script(_RESERVE)
+    chosen = ""
+    # In chunks: the first candidates are nearly always free, and a script's keys are sent whole.
+    for first in range(0, len(candidates), CHUNK):
+        chunk = candidates[first : first + CHUNK]
+        script_keys = [keys.customer_sticky(pool, customer), keys.pool(pool)]
+        for number in chunk:
+            pair = keys.pair_id(customer, number)
+            script_keys += [keys.pair(pair), keys.reservation(pair), keys.number_usage(number)]
+        chosen = _text(
+            script(
+                keys=script_keys,
+                args=[
+                    session_id,
+                    pools.usage_member(session_id, customer),
+                    conversation_sid,
+                    int(rt.settings.reservation_ttl * 1000),
+                    int(time.time() * 1000),
+                    rt.clock.now(),
+                    PENDING_BLOCKS_FOR,
+                    len(chunk),
+                    int(rt.settings.prune_after),
+                    *chunk,
+                ],
+            )
+        )
+        if chosen:
+            break
     metrics.ALLOCATION_SECONDS.observe(time.perf_counter() - started)
-    return _text(chosen)
+    return chosen
 
 
 def allocate(

@@ -490,7 +490,8 @@ class _Opening:
     def run(self) -> None:
         record = self.record
         for participant in record.customers:
-            self._reserve(participant)
+            if not participant.get("participant_sid"):  # added by an earlier attempt: bound
+                self._reserve(participant)
         self._save("participants")
         if not record.conversation_sid:
             self._create_conversation()
@@ -502,6 +503,14 @@ class _Opening:
             else:
                 self._add_customer(participant)
             self._save("participants")
+        for participant in record.customers:  # each use lasts as long as the session now
+            allocation.release(
+                self.rt.connection,
+                record.session_id,
+                participant["address"],
+                participant["proxy_address"],
+                opened=True,
+            )
         record.status = OPEN
         record.opened_at = time.time()
         self._save("status", "opened_at")

@@ -257,3 +257,14 @@ def _try(world: World, session: str, pool_name: str):
         return allocate(world.rt, "BS" + session * 32, pool_name, CUSTOMER)
     except Exhausted as error:
         return error
+
+
+def test_a_large_pool_is_looked_at_in_chunks_until_a_number_is_free(world):
+    numbers = [f"+1555000{i:04d}" for i in range(allocation.CHUNK * 2 + 3)]
+    pool(world, *numbers)
+    free = numbers[-1]
+    for number in numbers[:-1]:
+        hold_in_ledger(world, CUSTOMER, number)
+    assert allocate(world.rt, SESSION_A, "default", CUSTOMER) == free
+    with pytest.raises(Exhausted):
+        allocate(world.rt, SESSION_B, "default", CUSTOMER)

@@ -211,8 +211,11 @@ def test_a_session_whose_conversation_someone_else_closed_follows_the_ledger(wor
     assert sessions.get(world.redis, session["session_id"])["status"] == "closed"
 
 
-@pytest.mark.parametrize("killed_at", ["conversation.create", "participant.create"])
-def test_a_job_killed_mid_way_is_finished_by_its_retry(killed_at):
+@pytest.mark.parametrize(
+    "killed_at, occurrence",
+    [("conversation.create", 1), ("participant.create", 1), ("participant.create", 2)],
+)
+def test_a_job_killed_mid_way_is_finished_by_its_retry(killed_at, occurrence):
     """SIGKILL just after the conversation's create (before its SID was recorded), or at the
     first add: the reservations lapse, and the retry finds its conversation (by its unique name,
     50353, when its SID was never recorded) instead of making a second one."""
@@ -222,7 +225,7 @@ def test_a_job_killed_mid_way_is_finished_by_its_retry(killed_at):
         session_id, _ = sessions.open_session(world.rt, request(C1, C2))
         job = world.queue.take("session-open")[0]
         task = world.start("killed", lambda: sessions.run_opening(world.rt, **job.kwargs))
-        task.run_until(f"twilio:{killed_at}")
+        task.run_until(f"twilio:{killed_at}", occurrence=occurrence)
         task.advance()  # the call is made; the worker dies before its next step
         task.abort()
         world.redis.delete(keys.session_lock(session_id))  # its lease runs out
@@ -234,6 +237,12 @@ def test_a_job_killed_mid_way_is_finished_by_its_retry(killed_at):
         session = sessions.get(world.redis, session_id)
         assert len(twilio_pairs(world, session["conversation_sid"])) == 2
         assert duplicates(world) == 0
+        for p in session["participants"][:2]:  # each use lasts as long as the session
+            usage = world.redis.zscore(
+                keys.number_usage(p["proxy_address"]), pools.usage_member(session_id, p["address"])
+            )
+            assert usage == float("inf")
+        assert not world.redis.keys("bindery:reservation:*")
     finally:
         world.close()
 
@@ -462,3 +471,24 @@ def _assert_open_sessions_share_no_pair(world: World, ids: list[str]) -> None:
             pair = (p["address"], p["proxy_address"])
             assert pair not in seen, (pair, seen[pair], session_id)
             seen[pair] = session_id
+
+
+def test_in_the_trusting_ledger_mode_a_pair_bound_behind_bindery_s_back_costs_one_50416():
+    """BINDERY_LEDGER_MODE=trust asks Twilio about nothing the ledger never saw: a pair bound
+    without any webhook meets one 50416, reconciled (the ledger learns its holder), and the
+    customer is given another number."""
+    world = World(settings_overrides={"ledger_mode": "trust"})
+    try:
+        world.rt.ledger.note_reconciled(world.rt.clock.now())
+        pool(world, P1, P2)
+        elsewhere = world.conversation()
+        world.rest_add(elsewhere, address=C1, proxy_address=P1)
+        world.redis.set(keys.customer_sticky("default", C1), P1)
+        session = open_(world, C1, C2)
+        assert session["status"] == "open"
+        assert session["participants"][0]["proxy_address"] == P2
+        assert world.twilio.errors[50416] == 1
+        assert world.rt.ledger.counters()["reconciled_50416"] == 1
+        assert world.rt.ledger.pair(keys.pair_id(C1, P1)).holder == elsewhere
+    finally:
+        world.close()
