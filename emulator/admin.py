@@ -7,6 +7,8 @@
 - `GET|POST /_emulator/faults`       error rates, latency and limits (see `limits.Faults`)
 - `GET|POST /_emulator/clock`        the emulator's time; `{"advance_seconds": N}` moves it
 - `POST /_emulator/inbound`          an inbound message `{"from", "to", "body"}` (SMS, WhatsApp, ...)
+- `GET|POST /_emulator/numbers`      a number's own incoming-message webhook `{"number", "sms_url",
+                                     "sms_method"}`: where a message no conversation takes goes
 - `POST /_emulator/sdk/participants` an SDK-originated participant add
 - `POST /_emulator/webhooks/flush`   wait until queued post-events were sent
 """
@@ -140,7 +142,27 @@ def inbound() -> tuple[Response, int]:
         return jsonify(body), 403
     if outcome.not_routed:
         body["message"] = outcome.not_routed
+        body["sms_webhook_message_sid"] = engine.incoming_sms(
+            data["from"], data["to"], _text(data, "body")
+        )
     return jsonify(body), 200
+
+
+@blueprint.route("/numbers", methods=["GET", "POST"])
+def numbers() -> Response:
+    """Each number's incoming-message webhook; a POST sets one (no `sms_url`: removes it)."""
+    engine = _engine()
+    if request.method == "POST":
+        data = _body()
+        try:
+            engine.numbers.set(
+                _text(data, "number", required=True) or "",
+                _text(data, "sms_url"),
+                _text(data, "sms_method") or "POST",
+            )
+        except ValueError as error:
+            raise _BadRequest(str(error)) from None
+    return jsonify({"numbers": [w.as_dict() for w in engine.numbers.all()]})
 
 
 @blueprint.post("/sdk/participants")

@@ -17,6 +17,7 @@ from emulator.clock import Clock
 from emulator.config import EmulatorConfig
 from emulator.errors import ConversationClosed
 from emulator.limits import Faults, Limits
+from emulator.phone_numbers import PhoneNumbers, incoming_message
 from emulator.stats import Stats
 from emulator.store import CLOSED, ParticipantSpec, Store
 from emulator.webhook_events import Event, Origin
@@ -62,6 +63,7 @@ class Engine:
             publish=self.publish,
             date_updated_on=config.date_updated_on,
         )
+        self.numbers = PhoneNumbers()
         self._stopping = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -88,6 +90,7 @@ class Engine:
             self.store.reset()
             self.stats.reset()
             self.limits.reset()
+            self.numbers.reset()
 
     def _tick(self) -> None:
         while not self._stopping.wait(self.config.timer_tick):
@@ -121,6 +124,16 @@ class Engine:
         targets = self.targets(event)
         if targets:
             self.sender.post(event, targets)
+
+    def incoming_sms(self, sender: str, to: str, body: str | None) -> str | None:
+        """A message no conversation took goes to the number's own incoming-message webhook,
+        when it has one (`phone_numbers.py`): queued like a post-event; its MessageSid."""
+        webhook = self.numbers.get(to)
+        if webhook is None:
+            return None
+        event = incoming_message(self.config.account_sid, sender, to, body)
+        self.sender.post(event, [Target(webhook.url, webhook.method)])
+        return event.params["MessageSid"]
 
     def pre_event(self, event: Event) -> PreOutcome:
         targets = self.targets(event)

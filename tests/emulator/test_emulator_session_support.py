@@ -144,3 +144,45 @@ def test_with_autocreation_off_the_message_reaches_no_conversation(
     assert [c.sid for c in conversations.conversations.list()] == [other.sid]
     admin.flush()
     assert receiver.events("/pre") == []
+
+
+def test_with_autocreation_off_the_numbers_own_sms_webhook_gets_the_message(
+    conversations, configure_webhooks, receiver, admin
+):
+    """Twilio hands a message no conversation takes to the number's Programmable Messaging
+    webhook (SmsUrl), signed, outside Conversations."""
+    configure_webhooks("onConversationAdd", "onConversationAdded")
+    conversations.address_configurations.create(
+        type="sms", address=POOL_NUMBER, auto_creation_enabled=False
+    )
+    sms_url = receiver.url + "/sms"
+    answer = admin.post("numbers", {"number": POOL_NUMBER, "sms_url": sms_url})
+    assert answer.json() == {
+        "numbers": [{"number": POOL_NUMBER, "sms_url": sms_url, "sms_method": "POST"}]
+    }
+    routed = admin.inbound(CUSTOMER, POOL_NUMBER, "anyone there?").json()
+    assert routed["conversation_sid"] is None
+    [hook] = receiver.wait_for(1, "/sms")
+    assert hook.signature_valid and "EventType" not in hook.params
+    assert (hook.params["From"], hook.params["To"], hook.params["Body"]) == (
+        CUSTOMER,
+        POOL_NUMBER,
+        "anyone there?",
+    )
+    assert hook.params["MessageSid"] == routed["sms_webhook_message_sid"]
+    assert hook.params["MessageSid"].startswith("SM")
+    assert receiver.events("/pre") == [] and conversations.conversations.list() == []
+    # A number that autocreates does not call it; a reset forgets it.
+    admin.post("reset")
+    assert admin.get("numbers") == {"numbers": []}
+
+
+def test_a_message_a_conversation_takes_never_reaches_the_sms_webhook(
+    conversations, receiver, admin
+):
+    admin.post("numbers", {"number": POOL_NUMBER, "sms_url": receiver.url + "/sms"})
+    assert admin.inbound(CUSTOMER, POOL_NUMBER, "hi").json()["created"] is True
+    admin.flush()
+    assert receiver.events("/sms") == []
+    bad = admin.post("numbers", {"number": POOL_NUMBER, "sms_url": "x", "sms_method": "PUT"})
+    assert bad.status_code == 400 and "sms_method" in bad.json()["message"]
