@@ -342,7 +342,7 @@ class Rides:
             f"{sticky} of them on the number they had last time (prefer-sticky)"
         )
 
-        self.demo.step(f"7. One driver, {POOL_SIZE + 1} trips at once: the pool runs out")
+        self.demo.step(f"7. One driver, {POOL_SIZE} trips at once and one more: the pool runs out")
         driver = drivers[0]
         busy = self.rng.sample(riders, POOL_SIZE)
         with ThreadPoolExecutor(POOL_SIZE) as pool:
@@ -351,9 +351,17 @@ class Rides:
         extra = self.open(self.rng.choice([r for r in riders if r not in busy]), driver)
         [refused] = self.settle([extra], "one more").values()
         exhausted = refused["status"] == "failed"
+        given = {
+            p.get("proxy_address")
+            for a in answers.values()
+            if a["status"] == "open"
+            for p in a["participants"]
+            if p.get("address") == driver
+        }
         click.echo(
-            f"  {sum(a['status'] == 'open' for a in answers.values())} open, each on its own "
-            f"number for the driver; the next: {refused['status']}: {refused.get('error')}"
+            f"  {sum(a['status'] == 'open' for a in answers.values())} open, on {len(given)} "
+            f"different numbers for the driver; the next: {refused['status']}: "
+            f"{refused.get('error')}"
         )
         self.close([i for i in ids if answers[i]["status"] == "open"])
         return self.summary(before, opened, failed, sticky, returning, pairs_twice, exhausted)

@@ -44,6 +44,7 @@ def test_the_masked_round(tmp_path):
         assert sticky and int(sticky.group(2)) > 0
         assert int(sticky.group(1)) >= int(sticky.group(2)) * 0.9, rides  # prefer-sticky
         # The exhausted pool's error names the pool and the driver, masked.
+        assert re.search(r"10 open, on 10 different numbers for the driver", rides), rides
         refused = re.search(r"the next: failed: (.*)$", rides, re.M)
         assert refused and "demo-rides" in refused.group(1) and "*****" in refused.group(1)
         assert out.rstrip().splitlines()[-1] == "duplicate binding attempts: 0"
