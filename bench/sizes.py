@@ -30,9 +30,8 @@ class Sizes:
     """Jobs of each kind (no-op, identity add, pair add) in all, split over the rounds."""
     b5_seconds: float
     """Rough seconds per level and side: adds = 9 per second per worker x this."""
-    b6_conversations: int
-    """Conversations in the emulator for the cleanup scan, stale ones included."""
-    b6_stale: int
+    b6_conversations: tuple[int, ...]
+    """Sizes of the account B6 scans (conversations, stale ones included)."""
     b7_pairs: tuple[int, ...] = (100_000, 1_000_000)
     """Sizes of the ledger B7 measures (held pairs, one conversation each)."""
     b7_lifecycles_per_hour: int = 500
@@ -54,8 +53,7 @@ FULL = Sizes(
     b3_adds=200,
     b4_jobs=1500,
     b5_seconds=8.0,
-    b6_conversations=10_000,
-    b6_stale=2_000,
+    b6_conversations=(10_000, 50_000),
 )
 
 QUICK = Sizes(
@@ -71,8 +69,7 @@ QUICK = Sizes(
     b3_adds=32,
     b4_jobs=600,
     b5_seconds=1.5,
-    b6_conversations=4_000,
-    b6_stale=800,
+    b6_conversations=(1_000, 4_000),
     b7_pairs=(20_000, 100_000),
     b7_lifecycles_per_hour=50,
     b8_conversations=(200, 1_000),
