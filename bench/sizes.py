@@ -74,3 +74,24 @@ QUICK = Sizes(
     b7_lifecycles_per_hour=50,
     b8_conversations=(200, 1_000),
 )
+
+SMOKE = Sizes(
+    name="smoke",
+    retries=0,
+    b1_rounds=1,
+    b1_seconds=0.5,
+    b1_warmup=0.2,
+    b1_connections=8,
+    b1_tuned=False,
+    b2_seconds=1.0,
+    b2_rounds=1,
+    b3_adds=8,
+    b4_jobs=60,
+    b5_seconds=0.3,
+    b6_conversations=(100, 200),
+    b7_pairs=(1_000, 2_000),
+    b7_lifecycles_per_hour=5,
+    b8_conversations=(20, 40),
+)
+"""Tiny sizes for `bench/run --smoke`: that every benchmark still runs and its correctness checks
+hold (the test suite runs it); its figures mean nothing."""
