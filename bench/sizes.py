@@ -69,10 +69,10 @@ QUICK = Sizes(
     b3_adds=32,
     b4_jobs=600,
     b5_seconds=1.5,
-    b6_conversations=(1_000, 4_000),
-    b7_pairs=(20_000, 100_000),
+    b6_conversations=(1_000, 2_000),
+    b7_pairs=(10_000, 50_000),
     b7_lifecycles_per_hour=50,
-    b8_conversations=(200, 1_000),
+    b8_conversations=(100, 500),
 )
 
 SMOKE = Sizes(
