@@ -60,7 +60,7 @@ def post_event():
         function,
         kwargs,
         kind=f"event:{event.event_type}",
-        job_id=job_catalog.event_job_id(token, event.delivery_key()),
+        job_id=job_catalog.event_job_id(token, "" if token else event.delivery_key()),
     )
     metrics.WEBHOOKS.labels(event.event_type, "200" if created else "200-duplicate").inc()
     return jsonify(status="accepted", job_id=job.id, duplicate=not created), 200
