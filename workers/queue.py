@@ -64,44 +64,69 @@ class JobQueue:
         timeout: float | None = None,
     ) -> tuple[Job, bool]:
         """Enqueue `func(**kwargs)`; returns (job, created). With a `job_id`, nothing is enqueued if
-        that id was enqueued within DEDUP_TTL or its job still exists (one atomic round trip)."""
-        retries = self.settings.max_retries
-        intervals = backoff_intervals(retries)
-        result_ttl = ADD_RESULT_TTL if func == job_catalog.PARTICIPANT_ADD else RESULT_TTL
-        meta = {"kind": kind, "enqueued_at": time.time(), **(meta or {})}  # RQ moves its own
-        description = f"{kind} {kwargs.get('conversation_sid', '')}".strip()
+        that id was enqueued within DEDUP_TTL or its job still exists (`enqueue_once`)."""
+        if job_id:
+            created = self.enqueue_once(
+                func, kwargs, kind=kind, job_id=job_id, delay=delay, meta=meta, timeout=timeout
+            )
+            return Job(job_id, connection=self.connection, serializer=JSONSerializer), created
+        options = self._options(func, kwargs, kind, meta)
         started = time.perf_counter()
         try:
-            if job_id:
-                created = self.ingest.enqueue(
-                    func,
-                    kwargs,
-                    job_id=job_id,
-                    window=DEDUP_TTL,
-                    timeout=int(timeout or self.settings.job_timeout),
-                    result_ttl=result_ttl,
-                    failure_ttl=FAILURE_TTL,
-                    intervals=intervals,
-                    meta=meta,
-                    description=description,
-                    run_at=time.time() + delay if delay > 0 else None,
-                )
-                return Job(job_id, connection=self.connection, serializer=JSONSerializer), created
-            options = dict(
+            rq_options = dict(
                 kwargs=kwargs,
                 job_timeout=int(timeout or self.settings.job_timeout),
-                result_ttl=result_ttl,
+                result_ttl=options["result_ttl"],
                 failure_ttl=FAILURE_TTL,
                 # RQ refuses Retry(max=0): no retries is no Retry at all.
-                retry=Retry(max=retries, interval=intervals) if retries > 0 else None,
-                meta=meta,
-                description=description,
+                retry=Retry(max=len(options["intervals"]), interval=options["intervals"])
+                if options["intervals"]
+                else None,
+                meta=options["meta"],
+                description=options["description"],
             )
             if delay > 0:
-                return self.rq.enqueue_in(timedelta(seconds=delay), func, **options), True
-            return self.rq.enqueue(func, **options), True
+                return self.rq.enqueue_in(timedelta(seconds=delay), func, **rq_options), True
+            return self.rq.enqueue(func, **rq_options), True
         finally:
             metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
+
+    def enqueue_once(
+        self,
+        func: str,
+        kwargs: dict,
+        *,
+        kind: str,
+        job_id: str,
+        delay: float = 0,
+        meta: dict | None = None,
+        timeout: float | None = None,
+    ) -> bool:
+        """Enqueue `func(**kwargs)` as job `job_id` in one round trip, unless that id was enqueued
+        within DEDUP_TTL or its job still exists; True if it was enqueued."""
+        options = self._options(func, kwargs, kind, meta)
+        started = time.perf_counter()
+        try:
+            return self.ingest.enqueue(
+                func,
+                kwargs,
+                job_id=job_id,
+                window=DEDUP_TTL,
+                timeout=int(timeout or self.settings.job_timeout),
+                failure_ttl=FAILURE_TTL,
+                run_at=time.time() + delay if delay > 0 else None,
+                **options,
+            )
+        finally:
+            metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
+
+    def _options(self, func: str, kwargs: dict, kind: str, meta: dict | None) -> dict:
+        return {
+            "result_ttl": ADD_RESULT_TTL if func == job_catalog.PARTICIPANT_ADD else RESULT_TTL,
+            "intervals": backoff_intervals(self.settings.max_retries),
+            "meta": {"kind": kind, "enqueued_at": time.time(), **(meta or {})},  # RQ moves its own
+            "description": f"{kind} {kwargs.get('conversation_sid', '')}".strip(),
+        }
 
     def fetch(self, job_id: str) -> Job | None:
         try:
