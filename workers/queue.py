@@ -69,7 +69,12 @@ class JobQueue:
             created = self.enqueue_once(
                 func, kwargs, kind=kind, job_id=job_id, delay=delay, meta=meta, timeout=timeout
             )
-            return Job(job_id, connection=self.connection, serializer=JSONSerializer), created
+            # The job as Redis holds it (a second round trip; a webhook needs only the id and
+            # calls `enqueue_once`); gone already (finished and expired) is a bare job of that id.
+            found = self.fetch(job_id)
+            return found or Job(
+                job_id, connection=self.connection, serializer=JSONSerializer
+            ), created
         options = self._options(func, kwargs, kind, meta)
         started = time.perf_counter()
         try:
