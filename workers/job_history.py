@@ -2,7 +2,7 @@
 of a given list of jobs (those a replay requeued).
 
 RQ keeps each job's results in a stream (`Result`), and finished jobs in the finished registry for
-as long as their result lives (a day for Bindery's jobs). Both are read in one pipelined round trip;
+as long as their result lives (10 minutes for Bindery's jobs, a day for adds). Both are read in one pipelined round trip;
 nothing here writes, and RQ's registries are never cleaned up from here (the workers do that).
 """
 

@@ -128,5 +128,11 @@ def replay_batches() -> str:
     return f"{PREFIX}replays"
 
 
+def dedup(job_id: str) -> str:
+    """String with a TTL: a unique job id was enqueued within the de-duplication window
+    (`workers/ingest.py`)."""
+    return f"{PREFIX}dedup:{job_id}"
+
+
 QUEUE_NAME = "bindery"
 """The RQ queue; RQ stores it as `rq:queue:bindery`."""
