@@ -96,6 +96,13 @@ def ended() -> str:
     return f"{PREFIX}ended"
 
 
+def outcome_counts(minute: int) -> str:
+    """Hash, kept a day: outcome ("added", "already_present", ...) -> how many jobs finished with
+    it in the minute starting at `minute` (epoch seconds): the console's chart, which RQ's short-lived
+    results cannot give."""
+    return f"{PREFIX}outcomes:{minute}"
+
+
 def reconciled() -> str:
     """String: when the last full reconcile finished (epoch seconds); the trusting ledger mode
     trusts the ledger only once one has."""
