@@ -83,10 +83,11 @@ def create_app(
         pre_event_connection = connection
     app.extensions["bindery"] = Services(settings, connection, pre_event_connection, clock)
 
-    from webhooks import api, conversations, health, ops
+    from webhooks import api, conversations, health, ops, sessions_api
 
     app.register_blueprint(conversations.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(sessions_api.blueprint)
     app.register_blueprint(health.blueprint)
     ops.init_app(app, settings)
 

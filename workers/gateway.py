@@ -156,6 +156,30 @@ class Gateway:
         c = self._call("conversation.fetch", self._scope(service_sid).conversations(sid).fetch)
         return self._conversation(c)
 
+    def create_conversation(
+        self,
+        unique_name: str = "",
+        friendly_name: str = "",
+        timers_closed: str = "",
+        attributes: str = "",
+        service_sid: str = "",
+    ) -> Conversation:
+        """A new conversation in the service (active; closed by Twilio's own timer after
+        `timers_closed`, an ISO 8601 duration, when given)."""
+        options: dict = {"state": "active"}
+        if unique_name:
+            options["unique_name"] = unique_name
+        if friendly_name:
+            options["friendly_name"] = friendly_name
+        if timers_closed:
+            options["timers_closed"] = timers_closed
+        if attributes:
+            options["attributes"] = attributes
+        c = self._call(
+            "conversation.create", self._scope(service_sid).conversations.create, **options
+        )
+        return self._conversation(c)
+
     def set_state(self, sid: str, state: str, service_sid: str = "") -> Conversation:
         c = self._call(
             "conversation.update",

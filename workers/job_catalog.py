@@ -21,6 +21,9 @@ CLEANUP = _MODULE + "cleanup_stale"
 RECONCILE = _MODULE + "reconcile_ledger"
 PRUNE = _MODULE + "prune_ledger"
 REPLAY_FAILED = _MODULE + "replay_failed"
+SESSION_OPEN = _MODULE + "session_open"
+SESSION_CLOSE = _MODULE + "session_close"
+SESSION_CHECK = _MODULE + "session_check"
 
 # Post-events, named after Twilio's.
 ON_CONVERSATION_ADDED = _MODULE + "on_conversation_added"
@@ -85,6 +88,19 @@ def replay_batch_job_id(batch_id: str) -> str:
 def policy_retry_job_id(job_id: str, policy: str) -> str:
     """A conflict's add, asked for again with another policy (one per job and policy)."""
     return stable_id("policy-retry", job_id, policy)
+
+
+def session_open_job_id(session_id: str) -> str:
+    return f"session-open-{session_id}"
+
+
+def session_close_job_id(session_id: str) -> str:
+    return f"session-close-{session_id}"
+
+
+def session_check_job_id(session_id: str, check: int) -> str:
+    """The look at a session's conversation at its ttl (and after, `check` counting)."""
+    return f"session-check-{session_id}-{check}"
 
 
 def schedule_job_id(name: str, window: int) -> str:

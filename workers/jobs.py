@@ -28,6 +28,7 @@ from workers import (
     pruning,
     reconcile,
     replay_batch,
+    sessions,
     states,
     timers,
 )
@@ -120,6 +121,9 @@ cleanup_stale = _job("schedule:cleanup", cleanup.run_scheduled)
 reconcile_ledger = _job("schedule:reconcile", reconcile.run_scheduled)
 prune_ledger = _job("schedule:prune", pruning.run_scheduled)
 replay_failed = _job("replay-batch", replay_batch.run)
+session_open = _job("session-open", sessions.run_opening)
+session_close = _job("session-close", sessions.run_closing)
+session_check = _job("session-check", sessions.check_ended)
 
 on_conversation_added = _job("event:onConversationAdded", post_events.on_conversation_added)
 on_participant_added = _job("event:onParticipantAdded", post_events.on_participant_added)

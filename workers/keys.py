@@ -141,5 +141,58 @@ def dedup(job_id: str) -> str:
     return f"{PREFIX}dedup:{job_id}"
 
 
+# -- pools and sessions (workers/pools.py, allocation.py, sessions.py) ---------------------------
+
+
+def pools() -> str:
+    """Set of pool names."""
+    return f"{PREFIX}pools"
+
+
+def pool(name: str) -> str:
+    """Hash: proxy number -> `country|area_code` (its labels, either may be empty)."""
+    return f"{PREFIX}pool:{name}"
+
+
+def number_pools() -> str:
+    """Hash: proxy number -> the pool it belongs to (a number is in one pool at most)."""
+    return f"{PREFIX}number-pool"
+
+
+def number_usage(number: str) -> str:
+    """Sorted set: `<session id>|<customer address>` of every session using the proxy number,
+    scored by when the use lapses (epoch ms: a pending session's reservation) or `inf` (open)."""
+    return f"{PREFIX}number-usage:{_escape(number)}"
+
+
+def reservation(pair_id_: str) -> str:
+    """String with a TTL: the session id that reserved the pair while it is being created."""
+    return f"{PREFIX}reservation:{pair_id_}"
+
+
+def session(session_id: str) -> str:
+    """Hash: one session's request, status, conversation, participants (JSON) and error."""
+    return f"{PREFIX}session:{session_id}"
+
+
+def session_lock(session_id: str) -> str:
+    return f"{PREFIX}lock:session:{session_id}"
+
+
+def conversation_session(sid: str) -> str:
+    """String: the session whose conversation this is."""
+    return f"{PREFIX}conv-session:{sid}"
+
+
+def customer_latest(pool_name: str, address: str) -> str:
+    """String: the id of the newest session in the pool that included the customer."""
+    return f"{PREFIX}pool:{pool_name}:latest:{_escape(address)}"
+
+
+def customer_sticky(pool_name: str, address: str) -> str:
+    """String: the proxy number the customer was last given in the pool."""
+    return f"{PREFIX}pool:{pool_name}:sticky:{_escape(address)}"
+
+
 QUEUE_NAME = "bindery"
 """The RQ queue; RQ stores it as `rq:queue:bindery`."""

@@ -105,6 +105,25 @@ TWILIO_CALLS = _Metric(
     ["operation", "code"],
 )
 
+ALLOCATION_SECONDS = _Metric(
+    "Histogram",
+    "bindery_allocation_seconds",
+    "Time to choose and reserve a session customer's proxy number (one Lua script)",
+    buckets=(0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+)
+POOL_EXHAUSTED = _Metric(
+    "Counter",
+    "bindery_pool_exhausted",
+    "Sessions failed because no number of the pool was free for a customer (Proxy's 80206)",
+    ["pool"],
+)
+SESSIONS = _Metric(
+    "Counter",
+    "bindery_sessions",
+    "Sessions ended their opening or closing, by result (open, failed, closed)",
+    ["result"],
+)
+
 
 def process_exited(pid: int) -> None:
     """Drop a dead process's live gauges (its counters stay: they are cumulative)."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workers import job_catalog, keys, timers
-from workers.states import ACTIVE, REMOVED
+from workers import job_catalog, keys, sessions, timers
+from workers.states import ACTIVE, CLOSED, REMOVED
 
 if TYPE_CHECKING:
     from workers.locks import Locks
@@ -108,12 +108,15 @@ def on_conversation_state_updated(
         applied = rt.ledger.set_state(conversation_sid, state, at)
     if applied:
         timers.schedule_close_if_inactive(rt, conversation_sid, state, at)
+    if state == CLOSED:  # applied or already known: a session of the conversation ends with it
+        sessions.conversation_ended(rt, conversation_sid)
     return {"outcome": "recorded" if applied else "superseded", "state": state}
 
 
 def on_conversation_removed(rt: Runtime, conversation_sid: str, at: float) -> dict:
     with _locked(rt, conversation_sid):
         applied = rt.ledger.set_state(conversation_sid, REMOVED, at)
+    sessions.conversation_ended(rt, conversation_sid)
     return {"outcome": "recorded" if applied else "superseded"}
 
 

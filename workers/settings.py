@@ -93,6 +93,10 @@ class Settings:
     (this + 60 s) runs out, at the next maintenance pass (every 15 s): within 2 minutes at 40 s."""
     max_retries: int = field(default=8, metadata={"env": "BINDERY_MAX_RETRIES"})
     """Attempts after the first for a job that failed with a retryable error."""
+    reservation_ttl: float = field(default=120.0, metadata={"env": "BINDERY_RESERVATION_TTL"})
+    """Seconds a proxy number chosen for a session being opened stays reserved for it without its
+    job renewing it: a job whose worker died lets go after this (RQ retries it within 2 minutes,
+    and the retry reserves again)."""
     ops_tokens: tuple[str, ...] = field(
         default=(), repr=False, metadata={"env": "BINDERY_OPS_TOKENS", "secret": True}
     )
@@ -169,6 +173,8 @@ class Settings:
             )
         if self.reconcile_concurrency < 1:
             raise SettingsError("BINDERY_RECONCILE_CONCURRENCY must be at least 1")
+        if self.reservation_ttl < 10:
+            raise SettingsError("BINDERY_RESERVATION_TTL must be at least 10 seconds")
         if self.lock_ttl < 1:
             raise SettingsError("BINDERY_LOCK_TTL must be at least 1 second")
         if self.twilio_timeout <= 0 or self.job_timeout <= 0:

@@ -22,6 +22,12 @@ PRODUCTION_COMMANDS = [
     ["cleanup"],
     ["reconcile"],
     ["status"],
+    ["pool"],
+    ["pool", "show"],
+    ["pool", "put"],
+    ["sessions"],
+    ["sessions", "show"],
+    ["sessions", "open"],
 ]
 REFUSED = ("emulator", "devstack", "fakeredis")
 

@@ -24,6 +24,9 @@ def test_every_name_is_pinned():
     assert job_catalog.CLEANUP == "workers.jobs.cleanup_stale"
     assert job_catalog.RECONCILE == "workers.jobs.reconcile_ledger"
     assert job_catalog.PRUNE == "workers.jobs.prune_ledger"
+    assert job_catalog.SESSION_OPEN == "workers.jobs.session_open"
+    assert job_catalog.SESSION_CLOSE == "workers.jobs.session_close"
+    assert job_catalog.SESSION_CHECK == "workers.jobs.session_check"
     assert job_catalog.ON_CONVERSATION_ADDED == "workers.jobs.on_conversation_added"
     assert job_catalog.ON_PARTICIPANT_ADDED == "workers.jobs.on_participant_added"
     assert job_catalog.ON_PARTICIPANT_REMOVED == "workers.jobs.on_participant_removed"
@@ -62,6 +65,10 @@ def test_every_id_is_pinned():
         == "cleanup-close-770659b6baa6b2d0f97e1f9736205cc2"
     )
     assert job_catalog.schedule_job_id("cleanup", 42) == "schedule-cleanup-42"
+    session = "BS" + "0" * 32
+    assert job_catalog.session_open_job_id(session) == f"session-open-{session}"
+    assert job_catalog.session_close_job_id(session) == f"session-close-{session}"
+    assert job_catalog.session_check_job_id(session, 2) == f"session-check-{session}-2"
 
 
 def test_every_catalogued_name_names_a_job():

@@ -45,3 +45,26 @@ def test_console_keys_are_pinned():
     assert keys.replay_batch("0123456789abcdef") == "bindery:replay:0123456789abcdef"
     assert keys.replay_batch_jobs("0123456789abcdef") == "bindery:replay:0123456789abcdef:jobs"
     assert keys.replay_batches() == "bindery:replays"
+
+
+def test_pool_and_session_keys_are_pinned():
+    pair = keys.pair_id("+15551230001", "+15550001111")
+    session = "BS" + "0" * 32
+    sid = "CH" + "0" * 32
+    assert keys.pools() == "bindery:pools"
+    assert keys.pool("default") == "bindery:pool:default"
+    assert keys.number_pools() == "bindery:number-pool"
+    assert keys.number_usage("+15550001111") == "bindery:number-usage:+15550001111"
+    assert keys.number_usage("whatsapp:+15550001111") == (
+        "bindery:number-usage:whatsapp:+15550001111"
+    )
+    assert keys.reservation(pair) == "bindery:reservation:+15551230001|+15550001111"
+    assert keys.session(session) == f"bindery:session:{session}"
+    assert keys.session_lock(session) == f"bindery:lock:session:{session}"
+    assert keys.conversation_session(sid) == f"bindery:conv-session:{sid}"
+    assert keys.customer_latest("default", "+15551230001") == (
+        "bindery:pool:default:latest:+15551230001"
+    )
+    assert keys.customer_sticky("default", "+15551230001") == (
+        "bindery:pool:default:sticky:+15551230001"
+    )

@@ -251,6 +251,27 @@ class TwilioStandIn:
             )
         )
 
+    def create_conversation(
+        self,
+        unique_name: str = "",
+        friendly_name: str = "",
+        timers_closed: str = "",
+        attributes: str = "",
+        service_sid: str = "",
+    ) -> gateway.Conversation:
+        c = self._call(
+            "conversation.create",
+            self.store.create_conversation,
+            self._scope(service_sid),
+            unique_name=unique_name or None,
+            friendly_name=friendly_name or None,
+            attributes=attributes or None,
+            state="active",
+            timer_closed=timers_closed or None,
+            origin=self.origin,
+        )
+        return _conversation(c)
+
     def set_state(self, sid: str, state: str, service_sid: str = "") -> gateway.Conversation:
         c = self._call(
             "conversation.update",

@@ -3,6 +3,7 @@
 - `serve.py`: the long-running processes (web, worker, clock);
 - `jobs.py`: failed jobs and conflicts (list, show, replay);
 - `operations.py`: cleanup, reconcile, status;
+- `sessions.py`: pools of proxy numbers and masked-number sessions (`bindery pool`, `sessions`);
 - `local_stack.py`: the `bindery dev` running in this folder, which the operator commands use;
 - `dev`, `demo` (`devstack/cli.py`) and `emulator` (`emulator/cli.py`) are loaded only when asked
   for, from the `local` extra: the production commands never import the emulator or the dev stack.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import click
 
-from workers.cli import jobs, operations, serve
+from workers.cli import jobs, operations, serve, sessions
 
 EXTRA = "pip install 'bindery[local]' (in a checkout: make install)"
 
@@ -109,3 +110,5 @@ main.add_command(jobs.jobs)
 main.add_command(operations.cleanup)
 main.add_command(operations.reconcile)
 main.add_command(operations.status)
+main.add_command(sessions.pool)
+main.add_command(sessions.sessions_group)
