@@ -58,7 +58,7 @@ def _events(stack: Stack, signer: Signer, count: int) -> tuple[list[bytes], list
         if "identity" in name:
             identity = f"agent-{n}"
             if name == "identity present":
-                ledger.add_identity(conversation, identity)
+                ledger.member_added(conversation, identity, sid("MB", signer.run, n), now)
             requests.append(signer.participant_add(n, conversation, identity=identity))
         else:
             if name == "pair held here":

@@ -1,4 +1,5 @@
-"""B6: the stale-conversation cleanup scan over 10,000 conversations, 2,000 of them stale.
+"""B6: the stale-conversation cleanup scan at two sizes (10,000 and 50,000 conversations in the
+full run), a fifth of them stale, to show how the scan's time grows.
 
 The stale ones are created first; the emulator's clock then moves past BINDERY_STALE_AFTER (6 h by
 default) and the rest are created. The baseline is a plain paging loop over the same conversations
@@ -27,13 +28,20 @@ CLOSE_RATE = 0.0
 Twilio's write limits) would spread 2,000 closes over 200 s; the scan is the same either way."""
 
 
+STALE_SHARE = 0.2
+"""The share of each size's conversations that is stale."""
+
+
 def run(sizes: Sizes) -> Report:
-    report = Report(
-        "B6", f"cleanup scan, {sizes.b6_conversations:,} conversations ({sizes.b6_stale:,} stale)"
-    )
+    shown = " and ".join(f"{n:,}" for n in sizes.b6_conversations)
+    report = Report("B6", f"cleanup scan, {shown} conversations ({STALE_SHARE:.0%} stale)")
     stack = Stack()
     try:
-        _measure(stack, sizes, report)
+        stack.start_workers(PROCESSES)
+        for size in sizes.b6_conversations:
+            stack.emulator.reset()
+            stack.redis.client.flushall()
+            _measure(stack, size, round(size * STALE_SHARE), report)
     finally:
         stack.stop()
     return report
@@ -52,7 +60,7 @@ def plain_scan(client, stale_after: float) -> list[str]:
     for state in ("active", "inactive"):
         for c in client.conversations.v1.conversations.stream(state=state, page_size=PAGE_SIZE):
             last = max(c.date_updated, c.date_created).timestamp()
-            if client.http_client.now() - last > stale_after:
+            if client.http_client.clock.now() - last > stale_after:
                 stale.append(c.sid)
     return stale
 
@@ -63,14 +71,13 @@ def _timed(fn, *args, **kwargs):
     return value, time.perf_counter() - started
 
 
-def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
-    stack.start_workers(PROCESSES)
+def _measure(stack: Stack, size: int, stale: int, report: Report) -> None:
     settings = stack.settings()
     emulator = stack.emulator
     created = time.perf_counter()
-    stale_sids = set(emulator.create_conversations(sizes.b6_stale))
+    stale_sids = set(emulator.create_conversations(stale))
     emulator.advance_clock(settings.stale_after + 3600)
-    emulator.create_conversations(sizes.b6_conversations - sizes.b6_stale)
+    emulator.create_conversations(size - stale)
     setup_s = time.perf_counter() - created
     client = emulator.client()
     before = _snapshot(client)
@@ -87,20 +94,21 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
     after = _snapshot(client)
 
     plain_best = min(plain_s, plain_again_s)
-    report.row("scan time, dry run", dry_s, plain_best, "s")
-    report.row("scan + scheduling the closes", real_s, plain_best, "s")
-    report.row("closes: first scheduled to last applied", closes["span_s"], unit="s")
-    report.row("stale found", len(dry), len(plain), ratio=False)
+    label = f"{size:,}"
+    report.row(f"{label}: scan time, dry run", dry_s, plain_best, "s")
+    report.row(f"{label}: scan + scheduling the closes", real_s, plain_best, "s")
+    report.row(f"{label}: closes, first scheduled to last applied", closes["span_s"], unit="s")
+    report.row(f"{label}: stale found", len(dry), len(plain), ratio=False)
     closed = {sid for sid, (state, _) in after.items() if state == "closed"}
     touched = [
         sid
         for sid, (state, updated) in after.items()
         if sid not in stale_sids and (state, updated) != before.get(sid)
     ]
-    report.row("stale closed / stale created", len(closed & stale_sids), len(stale_sids))
-    report.row("others changed (should be 0)", len(touched), ratio=False)
+    report.row(f"{label}: stale closed / stale created", len(closed & stale_sids), len(stale_sids))
+    report.row(f"{label}: others changed (should be 0)", len(touched), ratio=False)
     updates = calls.get("conversations.update", 0)
-    report.row("Twilio updates per close", updates / max(1, len(scheduled)), ratio=False)
+    report.row(f"{label}: Twilio updates per close", updates / max(1, len(scheduled)), ratio=False)
     close_outcomes = jobs.outcomes(closed_jobs)
     verified = (
         {s.conversation_sid for s in dry} == stale_sids
@@ -110,17 +118,17 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
         and len(closed_jobs) == len(stale_sids)
         and not set(close_outcomes) & {"failed", "stopped", "canceled"}
     )
-    report.target("stale closed, others untouched (1 = verified)", int(verified), ">= 1")
+    report.target(f"{label}: stale closed, others untouched (1 = verified)", int(verified), ">= 1")
     report.notes.append(
-        "verified: exactly the stale conversations found and closed, the others untouched"
+        f"{label}: verified: exactly the stale conversations found and closed, the others untouched"
         if verified
-        else "VERIFICATION FAILED: see details"
+        else f"{label}: VERIFICATION FAILED: see details"
     )
     report.notes.append(
-        f"closes scheduled at --rate {CLOSE_RATE:g} (all at once); the default "
-        f"{cleanup.DEFAULT_RATE:g}/s would take {sizes.b6_stale / cleanup.DEFAULT_RATE:.0f} s"
+        f"{label}: closes scheduled at --rate {CLOSE_RATE:g} (all at once); the default "
+        f"{cleanup.DEFAULT_RATE:g}/s would take {stale / cleanup.DEFAULT_RATE:.0f} s"
     )
-    report.details = {
+    report.details.setdefault("sizes", {})[str(size)] = {
         "setup_s": round(setup_s, 1),
         "plain_scan_s": [round(plain_s, 2), round(plain_again_s, 2)],
         "bindery_dry_scan_s": round(dry_s, 2),

@@ -21,12 +21,13 @@ import requests
 from devstack import processes
 from devstack.processes import BINDERY, free_port
 from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+from workers.cli import serve
 
 REPO = Path(__file__).resolve().parent.parent
 API_TOKEN = "bench-api-token"
-WEB_WORKERS = 2
+WEB_WORKERS = serve.WEB_WORKERS
 """gunicorn worker processes for Bindery and the bare app alike (`bindery web`'s default)."""
-WEB_THREADS = 4
+WEB_THREADS = serve.WEB_THREADS
 """Threads per gunicorn worker for both (`bindery web`'s default)."""
 WORKER_GRACE = 3.0
 """Seconds an idle worker pool is given to stop on SIGTERM before it is killed."""

@@ -16,7 +16,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from workers import keys
-from workers.queue import DEDUP_TTL, FAILURE_TTL, backoff_intervals
+from workers.queue import FAILURE_TTL, RESULT_TTL, backoff_intervals
 from workers.settings import Settings
 
 DONE = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.STOPPED)
@@ -37,7 +37,7 @@ def enqueue_bulk(
             func,
             kwargs=kwargs,
             timeout=int(settings.job_timeout),
-            result_ttl=DEDUP_TTL,
+            result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
             retry=Retry(max=settings.max_retries, interval=backoff_intervals(settings.max_retries)),
             meta={"kind": kind},

@@ -11,7 +11,17 @@ from pathlib import Path
 
 from bench.harness import REPO
 
-PACKAGES = ("bindery", "flask", "werkzeug", "gunicorn", "rq", "redis", "twilio", "requests")
+PACKAGES = (
+    "bindery",
+    "flask",
+    "werkzeug",
+    "gunicorn",
+    "rq",
+    "redis",
+    "hiredis",
+    "twilio",
+    "requests",
+)
 
 
 def describe() -> dict:

@@ -4,6 +4,7 @@
     bench/run --quick          every benchmark, small sizes (under 3 minutes)
     bench/run --only B1,B3     some of them
     bench/run --only B9 --merge   B9 alone, keeping the other benchmarks' results in the file
+    bench/run --smoke          tiny sizes: every benchmark still runs (figures mean nothing)
     bench/run --self-check     a few seconds: the harness, the signing and the generator work
 
 Each benchmark starts its own processes (private redis-server, emulator, gunicorn, workers) and
@@ -34,7 +35,7 @@ from bench import (
     machine,
     report,
 )
-from bench.sizes import FULL, QUICK
+from bench.sizes import FULL, QUICK, SMOKE
 
 BENCHMARKS = {
     "B1": b1_ingest.run,
@@ -53,6 +54,9 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes: that each benchmark runs, no figures"
+    )
     parser.add_argument(
         "--only", default="", help="comma-separated benchmarks to run, e.g. B1,B3 (default all)"
     )
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
         return 2
-    sizes = QUICK if args.quick else FULL
+    sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
     document = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "mode": sizes.name,

@@ -56,14 +56,12 @@ def post_event():
 
     token = request.headers.get("I-Twilio-Idempotency-Token", "")
     function, kwargs = event.job()
-    job, created = services.queue.enqueue(
-        function,
-        kwargs,
-        kind=f"event:{event.event_type}",
-        job_id=job_catalog.event_job_id(token, event.delivery_key()),
+    job_id = job_catalog.event_job_id(token, "" if token else event.delivery_key())
+    created = services.queue.enqueue_once(
+        function, kwargs, kind=f"event:{event.event_type}", job_id=job_id
     )
     metrics.WEBHOOKS.labels(event.event_type, "200" if created else "200-duplicate").inc()
-    return jsonify(status="accepted", job_id=job.id, duplicate=not created), 200
+    return jsonify(status="accepted", job_id=job_id, duplicate=not created), 200
 
 
 @blueprint.route("/pre", methods=["POST", "GET"])

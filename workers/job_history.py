@@ -1,31 +1,40 @@
-"""What became of jobs, read back from RQ: recent outcomes for the console's charts, and the state
-of a given list of jobs (those a replay requeued).
+"""What became of jobs: recent outcomes for the console's charts, and the state of a given list of
+jobs (those a replay requeued).
 
-RQ keeps each job's results in a stream (`Result`), and finished jobs in the finished registry for
-as long as their result lives (a day for Bindery's jobs). Both are read in one pipelined round trip;
-nothing here writes, and RQ's registries are never cleaned up from here (the workers do that).
+RQ keeps a finished job's result only briefly (10 minutes for most of Bindery's jobs, a day for
+adds), so each finished job also counts its outcome in a per-minute hash kept a day
+(`keys.outcome_counts`): the chart reads those, whatever RQ has let go. The state of given jobs is
+read from RQ (their hash and latest `Result`) in one pipelined round trip; RQ's registries are never
+cleaned up from here (the workers do that).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+import redis
 from rq.job import Job
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
+from workers import keys
 from workers.runtime import Runtime
 
-FINISHED_SCANNED = 5000
-"""Most recent finished jobs read for the outcome chart; older ones are left out (and said so)."""
+OUTCOMES_KEPT = 25 * 3600
+"""Seconds a minute's outcome counts are kept: the console's longest span (24 h), and an hour."""
+MINUTE = 60
+
+log = logging.getLogger(__name__)
 UNSETTLED = ("queued", "started", "scheduled", "deferred")
 """Job states that will still change by themselves."""
 
 
 @dataclass(frozen=True)
 class Finished:
-    at: float  # epoch seconds the result was recorded
-    outcome: str  # the job's `outcome` ("added", "already_present", ...), or "done"
+    at: float  # epoch seconds: the start of the minute the jobs finished in
+    outcome: str  # the jobs' `outcome` ("added", "already_present", ...), or "done"
+    count: int = 1
 
 
 def _outcome(value) -> str:
@@ -60,22 +69,29 @@ def _latest_results(rt: Runtime, job_ids: list[str], with_status: bool) -> list[
     return rows
 
 
-def finished_since(rt: Runtime, since: float, limit: int = FINISHED_SCANNED) -> tuple[list, bool]:
-    """Jobs that finished at or after `since`, newest first, and whether `limit` cut the list short
-    (more finished jobs in the window than were read)."""
-    registry = rt.queue.rq.finished_job_registry
-    ids = registry.get_job_ids(0, limit - 1, desc=True, cleanup=False)
-    found = []
-    reached_since = False
-    for _, _, result in _latest_results(rt, ids, with_status=False):
-        if result is None or result.type != Result.Type.SUCCESSFUL:
-            continue
-        at = result.created_at.timestamp()
-        if at < since:
-            reached_since = True
-            continue
-        found.append(Finished(at, _outcome(result.return_value)))
-    return found, len(ids) >= limit and not reached_since
+def record_outcome(connection: redis.Redis, outcome: str, at: float) -> None:
+    """Count one finished job's outcome in its minute. Best effort: the job is done either way."""
+    key = keys.outcome_counts(int(at // MINUTE * MINUTE))
+    try:
+        pipe = connection.pipeline(transaction=False)
+        pipe.hincrby(key, outcome, 1)
+        pipe.expire(key, OUTCOMES_KEPT)
+        pipe.execute()
+    except redis.RedisError:
+        log.warning("could not count the outcome %s: Redis unreachable", outcome)
+
+
+def finished_since(rt: Runtime, since: float, until: float) -> list[Finished]:
+    """How many jobs finished with each outcome, minute by minute, from `since` to `until`."""
+    minutes = range(int(since // MINUTE * MINUTE), int(until) + 1, MINUTE)
+    pipe = rt.connection.pipeline(transaction=False)
+    for minute in minutes:
+        pipe.hgetall(keys.outcome_counts(minute))
+    return [
+        Finished(float(minute), outcome.decode(), int(count))
+        for minute, counts in zip(minutes, pipe.execute(), strict=True)
+        for outcome, count in counts.items()
+    ]
 
 
 def states_of(rt: Runtime, job_ids: list[str]) -> dict[str, str]:

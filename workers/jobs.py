@@ -20,6 +20,7 @@ from workers import (
     cleanup,
     failures,
     job_catalog,
+    job_history,
     logs,
     metrics,
     participants,
@@ -81,6 +82,7 @@ def _job(kind: str, handler: Callable[..., dict]) -> Callable[..., dict]:
             rt.clock.publish(rt.connection)
         result = outcome.get("outcome", "done") if isinstance(outcome, dict) else "done"
         metrics.JOBS.labels(label, result).inc()
+        job_history.record_outcome(rt.connection, result, time.time())
         if current is not None and result == "conflict":
             failures.record_conflict(rt, current.id, outcome)
         return outcome

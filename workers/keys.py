@@ -96,6 +96,13 @@ def ended() -> str:
     return f"{PREFIX}ended"
 
 
+def outcome_counts(minute: int) -> str:
+    """Hash, kept a day: outcome ("added", "already_present", ...) -> how many jobs finished with
+    it in the minute starting at `minute` (epoch seconds): the console's chart, which RQ's short-lived
+    results cannot give."""
+    return f"{PREFIX}outcomes:{minute}"
+
+
 def reconciled() -> str:
     """String: when the last full reconcile finished (epoch seconds); the trusting ledger mode
     trusts the ledger only once one has."""
@@ -126,6 +133,12 @@ def replay_batch_jobs(batch_id: str) -> str:
 def replay_batches() -> str:
     """Sorted set of replay batch ids, scored by when an operator asked for them."""
     return f"{PREFIX}replays"
+
+
+def dedup(job_id: str) -> str:
+    """String with a TTL: a unique job id was enqueued within the de-duplication window
+    (`workers/ingest.py`)."""
+    return f"{PREFIX}dedup:{job_id}"
 
 
 # -- pools and sessions (workers/pools.py, allocation.py, sessions.py) ---------------------------

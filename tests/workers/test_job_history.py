@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.conftest import make_settings
 from tests.workers.failing import enqueue_failure, enqueue_outcome, run_jobs
-from workers import job_history
+from workers import job_catalog, job_history, keys
 from workers.runtime import Runtime
 
 CH = "CH" + "a" * 32
@@ -30,16 +32,31 @@ def finish(rt, outcome: str) -> str:
     return enqueue_outcome(rt, CH, outcome)
 
 
-def test_finished_since_reads_outcomes_and_says_when_it_was_cut_short(rt, work):
-    for outcome in ("added", "added", "already_present"):
-        finish(rt, outcome)
+def test_a_finished_job_counts_its_outcome_in_its_minute(rt, work):
+    before = time.time()
+    for _ in range(3):
+        rt.queue.enqueue(
+            job_catalog.ON_MESSAGE_ADDED, {"conversation_sid": CH, "at": 1.0}, kind="e"
+        )
     work()
-    found, truncated = job_history.finished_since(rt, since=0)
-    assert sorted(f.outcome for f in found) == ["added", "added", "already_present"]
-    assert not truncated
-    found, truncated = job_history.finished_since(rt, since=0, limit=2)
-    assert len(found) == 2 and truncated
-    assert job_history.finished_since(rt, since=found[0].at + 3600) == ([], False)
+    found = job_history.finished_since(rt, before - 60, time.time())
+    assert [(f.outcome, f.count) for f in found] == [("recorded", 3)]
+    assert before - 60 <= found[0].at <= time.time()
+    key = keys.outcome_counts(int(found[0].at))
+    assert 0 < rt.connection.ttl(key) <= job_history.OUTCOMES_KEPT
+
+
+def test_outcome_counts_are_read_minute_by_minute_within_the_span(rt):
+    job_history.record_outcome(rt.connection, "added", 600.0)
+    job_history.record_outcome(rt.connection, "added", 659.0)
+    job_history.record_outcome(rt.connection, "already_present", 660.0)
+    job_history.record_outcome(rt.connection, "added", 7200.0)
+    found = job_history.finished_since(rt, since=630.0, until=700.0)
+    assert sorted((f.at, f.outcome, f.count) for f in found) == [
+        (600.0, "added", 2),
+        (660.0, "already_present", 1),
+    ]
+    assert job_history.finished_since(rt, since=0.0, until=500.0) == []
 
 
 def test_states_of(rt, work):

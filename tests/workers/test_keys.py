@@ -25,6 +25,8 @@ def test_every_key_is_pinned():
     assert keys.twilio_clock() == "bindery:twilio-clock"
     assert keys.ended() == "bindery:ended"
     assert keys.reconciled() == "bindery:reconciled"
+    assert keys.outcome_counts(1764633600) == "bindery:outcomes:1764633600"
+    assert keys.dedup("event-0a") == "bindery:dedup:event-0a"
 
 
 def test_pair_ids_are_exact():

@@ -78,19 +78,19 @@ def _label(epoch: float, span: float) -> str:
 
 def stacked(
     title: str,
-    events: Iterable[tuple[float, str]],
+    events: Iterable[tuple[float, str] | tuple[float, str, int]],
     start: float,
     end: float,
     buckets: int = 12,
     order: list[str] | None = None,
 ) -> Chart:
-    """Events between `start` and `end` counted into `buckets` columns, stacked by series (in
-    `order`, then the most frequent first)."""
+    """Events (epoch seconds, series, and optionally how many) between `start` and `end` counted
+    into `buckets` columns, stacked by series (in `order`, then the most frequent first)."""
     size = (end - start) / buckets
     counts: list[Counter[str]] = [Counter() for _ in range(buckets)]
-    for at, series in events:
+    for at, series, *many in events:
         if start <= at <= end:
-            counts[min(buckets - 1, int((at - start) // size))][series] += 1
+            counts[min(buckets - 1, int((at - start) // size))][series] += many[0] if many else 1
     totals = Counter()
     for column in counts:
         totals.update(column)

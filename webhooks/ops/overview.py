@@ -45,10 +45,11 @@ def overview():
     since = now - hours * 3600
     snapshot = status.snapshot(rt)
     recent_failures = failures.failed(rt, since=since)
-    finished, truncated = job_history.finished_since(rt, since)
+    finished = job_history.finished_since(rt, since, now)
     outcomes = charts.stacked(
         "Jobs by outcome",
-        [(f.at, f.outcome) for f in finished] + [(f.failed_at, "failed") for f in recent_failures],
+        [(max(f.at, since), f.outcome, f.count) for f in finished]
+        + [(f.failed_at, "failed") for f in recent_failures],
         since,
         now,
         order=OUTCOME_ORDER,
@@ -70,8 +71,6 @@ def overview():
         hours=hours,
         hour_choices=HOURS,
         charts=[outcomes, codes],
-        truncated=truncated,
-        scanned=job_history.FINISHED_SCANNED,
         headline=headline,
         other_counters=others,
         now=now,

@@ -31,6 +31,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 
 from webhooks.ops.blueprint import blueprint, settings
 from workers.settings import Settings
@@ -57,8 +58,23 @@ def signing_key(settings_: Settings) -> bytes:
     return hmac.new(b"bindery ops session", material.encode(), hashlib.sha256).digest()
 
 
+SESSIONLESS = ("/twilio/", "/api/")
+"""Paths signed by Twilio or a bearer token: the console's cookie (path `/ops`) never comes there."""
+
+
+class ConsoleSessions(SecureCookieSessionInterface):
+    """No session for a webhook or an API request: Flask would otherwise build a signing
+    serializer for each one, to find no cookie."""
+
+    def open_session(self, app: Flask, request_):
+        if request_.path.startswith(SESSIONLESS):
+            return None  # Flask's null session
+        return super().open_session(app, request_)
+
+
 def configure(app: Flask, settings_: Settings) -> None:
     app.secret_key = signing_key(settings_)
+    app.session_interface = ConsoleSessions()
     app.config.update(
         SESSION_COOKIE_NAME=COOKIE_NAME,
         SESSION_COOKIE_PATH="/ops",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from flask import request
 from flask.sessions import SecureCookieSessionInterface
 
 from tests.conftest import API_TOKEN, make_settings
@@ -188,3 +189,13 @@ def test_operator_tokens_are_secret_and_long():
 
 def test_the_conversation_filter_needs_a_session_too(app):
     assert app.test_client().get(f"/ops/conversations/{CH}").status_code == 303
+
+
+def test_a_webhook_or_an_api_request_opens_no_session(app):
+    """The console's cookie never comes with them; the console's pages still get their session."""
+    interface = app.session_interface
+    for path, opened in (("/twilio/conversations/post", False), ("/api/v1/jobs", False)):
+        with app.test_request_context(path, headers={"Cookie": "bindery_ops=x"}):
+            assert (interface.open_session(app, request) is not None) is opened
+    with app.test_request_context("/ops/"):
+        assert interface.open_session(app, request) is not None

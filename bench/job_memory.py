@@ -1,0 +1,188 @@
+"""Redis bytes per conversation lifecycle that RQ's jobs and the de-duplication window keep.
+
+Run: `.venv/bin/python -m bench.job_memory [--lifecycles 300] [--json out.json]` (about a minute).
+A private redis-server, the emulator, `bindery web` and `bindery worker`, as the benchmarks start
+them; each lifecycle goes through them as in production: the customer and the agent each added
+twice through the API (same idempotency key: one job each), their `onParticipantAdded` and the
+conversation's `onConversationAdded` post-events (signed webhooks), the close asked twice through
+the API and its `onConversationStateUpdated`. Once every job has run, Redis's `used_memory` and the
+`MEMORY USAGE` of each key family are read, and the keys still alive after the short result TTL
+(what a day of traffic keeps) are counted apart. The ledger's own records are B7's (and pruned by
+the clock); they are shown here for scale only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from bench.harness import API_TOKEN, Stack
+from bench.signing import Signer, iso
+from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_SERVICE_SID
+
+FAMILIES = (
+    ("rq job hashes", "rq:job:"),
+    ("rq results", "rq:results:"),
+    ("de-duplication keys", "bindery:dedup:"),
+    ("ledger (B7's)", "bindery:conv:"),
+    ("ledger (B7's)", "bindery:pair:"),
+)
+LONG_LIVED = 3600
+"""Seconds of TTL past which a key counts as kept for the day (no TTL counts too)."""
+
+
+def _lifecycle(stack: Stack, signer: Signer, api: requests.Session, n: int, sid: str) -> None:
+    base = stack.web_url
+    customer, proxy = f"+1555{n:07d}", f"+1800{n % 10:07d}"
+    for body in (
+        {"address": customer, "proxy_address": proxy, "idempotency_key": f"c-{n}"},
+        {"identity": f"agent-{n}", "idempotency_key": f"a-{n}"},
+    ):
+        for _ in range(2):  # asked twice: one job
+            answer = api.post(f"{base}/api/v1/conversations/{sid}/participants", json=body)
+            assert answer.status_code == 202, answer.text
+    now = time.time()
+    common = {
+        "AccountSid": DEFAULT_ACCOUNT_SID,
+        "ChatServiceSid": DEFAULT_SERVICE_SID,
+        "ConversationSid": sid,
+    }
+    events = [
+        {**common, "EventType": "onConversationAdded", "State": "active", "DateCreated": iso(now)},
+        {
+            **common,
+            "EventType": "onParticipantAdded",
+            "ParticipantSid": f"MB{n:032x}",
+            "MessagingBinding.Address": customer,
+            "MessagingBinding.ProxyAddress": proxy,
+            "DateCreated": iso(now),
+        },
+        {
+            **common,
+            "EventType": "onParticipantAdded",
+            "ParticipantSid": f"MB{n + 10**9:032x}",
+            "Identity": f"agent-{n}",
+            "DateCreated": iso(now),
+        },
+    ]
+    for i, params in enumerate(events):
+        _send(stack, signer, params, f"{sid}-{i}")
+    for _ in range(2):
+        answer = api.post(
+            f"{base}/api/v1/conversations/{sid}/state",
+            json={"state": "closed", "idempotency_key": f"close-{n}"},
+        )
+        assert answer.status_code == 202, answer.text
+    closed = {
+        **common,
+        "EventType": "onConversationStateUpdated",
+        "StateFrom": "active",
+        "StateTo": "closed",
+        "StateUpdated": iso(time.time()),
+    }
+    _send(stack, signer, closed, f"{sid}-closed")
+
+
+def _send(stack: Stack, signer: Signer, params: dict, token: str) -> None:
+    raw = signer.request("/twilio/conversations/post", params, token)
+    head, body = raw.split(b"\r\n\r\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+    headers.pop("Host")
+    answer = requests.post(
+        f"{stack.web_url}/twilio/conversations/post", data=body, headers=headers, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def _families(client) -> dict:
+    found: dict[str, dict] = defaultdict(lambda: {"keys": 0, "bytes": 0, "kept_bytes": 0})
+    for key in client.scan_iter(count=1000):
+        name = key.decode()
+        family = next((f for f, prefix in FAMILIES if name.startswith(prefix)), "other")
+        size = client.memory_usage(key, samples=0) or 0
+        ttl = client.ttl(key)
+        entry = found[family]
+        entry["keys"] += 1
+        entry["bytes"] += size
+        if ttl < 0 or ttl > LONG_LIVED:
+            entry["kept_bytes"] += size
+    return dict(found)
+
+
+def measure(lifecycles: int) -> dict:
+    stack = Stack()
+    try:
+        stack.start_web()
+        stack.start_workers(2)
+        client = stack.redis.client
+        sids = stack.emulator.create_conversations(lifecycles)
+        signer = Signer(stack.web_url.split("://", 1)[1], DEFAULT_AUTH_TOKEN)
+        before = int(client.info("memory")["used_memory"])
+
+        def run(part: list[tuple[int, str]]) -> None:
+            api = requests.Session()
+            api.headers["Authorization"] = f"Bearer {API_TOKEN}"
+            for n, sid in part:
+                _lifecycle(stack, signer, api, n, sid)
+
+        numbered = list(enumerate(sids))
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(run, [numbered[i::4] for i in range(4)]))
+        _wait_idle(client)
+        after = int(client.info("memory")["used_memory"])
+        families = _families(client)
+    finally:
+        stack.stop()
+    jobs_share = sum(
+        v["bytes"] for k, v in families.items() if k in ("rq job hashes", "rq results")
+    ) + families.get("de-duplication keys", {}).get("bytes", 0)
+    kept_share = sum(v["kept_bytes"] for k, v in families.items() if not k.startswith("ledger"))
+    return {
+        "lifecycles": lifecycles,
+        "used_memory_growth_per_lifecycle": round((after - before) / lifecycles),
+        "jobs_and_dedup_bytes_per_lifecycle": round(jobs_share / lifecycles),
+        "kept_past_an_hour_per_lifecycle_excluding_ledger": round(kept_share / lifecycles),
+        "families_per_lifecycle": {
+            k: {
+                "keys": round(v["keys"] / lifecycles, 2),
+                "bytes": round(v["bytes"] / lifecycles),
+                "kept_bytes": round(v["kept_bytes"] / lifecycles),
+            }
+            for k, v in sorted(families.items())
+        },
+    }
+
+
+def _wait_idle(client, timeout: float = 300) -> None:
+    from rq import Queue
+
+    queue = Queue("bindery", connection=client)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = queue.count + queue.started_job_registry.count + queue.scheduled_job_registry.count
+        if not busy:
+            return
+        time.sleep(0.5)
+    raise AssertionError("jobs still running")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lifecycles", type=int, default=300)
+    parser.add_argument("--json", default="")
+    args = parser.parse_args()
+    result = measure(args.lifecycles)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as out:
+            out.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
