@@ -1,7 +1,7 @@
 """`bench/run`: run the benchmarks, print the table, write `bench/results.json`.
 
     bench/run                  every benchmark, full sizes
-    bench/run --quick          every benchmark, small sizes (under 3 minutes)
+    bench/run --quick          every benchmark, small sizes (meant for under 3 minutes)
     bench/run --only B1,B3     some of them
     bench/run --only B9 --merge   B9 alone, keeping the other benchmarks' results in the file
     bench/run --smoke          tiny sizes: every benchmark still runs (figures mean nothing)
@@ -53,7 +53,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes (meant for under 3 minutes)")
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes: that each benchmark runs, no figures"
     )
