@@ -53,7 +53,9 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (meant for under 3 minutes)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes (meant for under 3 minutes)"
+    )
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes: that each benchmark runs, no figures"
     )
