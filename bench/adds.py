@@ -30,7 +30,7 @@ from bench.harness import API_TOKEN, Stack, calls_between, errors_between, memor
 from bench.load import percentiles
 from bench.signing import PROXIES
 from workers import keys
-from workers.ledger import Ledger
+from workers.ledger import NO_FENCE, Ledger
 
 KINDS = ("identity", "pair", "known_pair", "identity_burst")
 BURST = 4
@@ -75,7 +75,8 @@ def prepare(stack: Stack, kind: str, count: int) -> list[Add]:
     if kind == "known_pair":
         ledger = Ledger(stack.redis.client)
         for add in adds:
-            ledger.mark_free(keys.pair_id(add.address, add.proxy_address), time.time())
+            pair = keys.pair_id(add.address, add.proxy_address)
+            ledger.mark_free(pair, time.time(), NO_FENCE, expected_pending="", marker="")
     return adds
 
 
