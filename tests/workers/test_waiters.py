@@ -163,3 +163,49 @@ def test_a_job_that_returns_retry_is_scheduled_without_a_failed_attempt(fake_red
 
 def wait_once():
     return waiters.retry(30)
+
+
+# -- in the world: two adds to one conversation, the second waits in line ---------------------
+
+
+@pytest.fixture
+def world():
+    from tests.workers.world import World
+
+    w = World()
+    yield w
+    w.close()
+
+
+def test_an_add_behind_a_busy_conversation_waits_in_line_and_is_woken(world):
+    from workers.participants import add_participant
+
+    sid = world.conversation()
+    rt = world.rt
+
+    def add_as(job_id: str, identity: str, waited: bool = False):
+        def run():
+            with waiters.waiting_as(job_id, waited):
+                try:
+                    outcome = add_participant(rt, sid, identity=identity)
+                except Parked:
+                    world.waiting.ended(job_id, waited=True, schedule=False)
+                    raise
+                world.waiting.ended(job_id, waited=False)
+                return outcome
+
+        world.waiting.started(job_id, {"conversation_sid": sid, "identity": identity})
+        return world.start(job_id, run)
+
+    first = add_as("first", "agent-1")
+    first.run_until("twilio:participant.create")  # holds the conversation's lock
+    second = add_as("second", "agent-2")
+    assert isinstance(second.finish(), Parked)  # left its worker: no waiting inside it
+    world.waiting.schedule("second")  # what RQ does with the Retry it returned
+    assert first.finish()["outcome"] == "added"
+
+    assert world.waiting.woken() == ["second"]  # the holder moved it to the front of the queue
+    world.waiting.take_woken("second")
+    assert add_as("second", "agent-2", waited=True).finish()["outcome"] == "added"
+    assert {p.identity for p in world.participants(sid)} == {"agent-1", "agent-2"}
+    assert world.waiting.scheduled() == [] and world.waiting.lines() == {}
