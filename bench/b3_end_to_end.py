@@ -131,7 +131,8 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
     report.row("memory, web + workers: peak PSS", memory.peak["pss_mb"], unit="MB")
 
     for kind in (*adds.KINDS, "overall"):
-        report.target(f"adds/s ratio, {kind}", ratios[kind], ">= 0.8")
+        goal = ">= 0.9" if kind == "identity_burst" else ">= 0.8"  # issue 15: no idle waits
+        report.target(f"adds/s ratio, {kind}", ratios[kind], goal)
     report.target("Twilio calls per add, overall", calls_overall, "<= 1.1")
     for kind, r in results.items():
         report.target(f"Twilio calls per add, {kind}", r["bindery"]["calls_per_add"], "<= 1.1")
@@ -154,7 +155,8 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
     )
     report.notes.append(
         f"identity_burst: {adds.BURST} adds to one conversation at once; its lock serializes "
-        "them, and a worker waiting for it (up to BINDERY_LOCK_WAIT) does nothing else"
+        "them: an add that finds it held waits in the lock's line, not in a worker, and the "
+        "holder wakes the next as it lets go (workers/waiters.py)"
     )
     report.details = {
         "kinds": results,

@@ -85,7 +85,7 @@ def _measure(stack: Stack, sizes: Sizes, report: Report) -> None:
 
     top = levels[LEVELS[-1]]
     report.target(
-        f"scaling efficiency at {LEVELS[-1]} workers", top["efficiency"]["bindery"], ">= 0.8"
+        f"scaling efficiency at {LEVELS[-1]} workers", top["efficiency"]["bindery"], ">= 0.9"
     )
     report.notes.append(_verdict(levels))
     report.details = {"levels": levels, "cpu_count": os.cpu_count()}

@@ -4,7 +4,9 @@ Each entry is that module's function wrapped once (`_job`): it gets this process
 worker installs it at start), puts the job's id and conversation on every log record, counts the
 outcome, records a failed attempt for operators, logs a failure Bindery expects (a retry, a
 permanent answer) in one line instead of RQ's traceback, and lets a permanent failure fail at once
-instead of being retried. The names, as stored in Redis, are in `workers/job_catalog.py`.
+instead of being retried. A job that waits in a busy lock's line (`workers/waiters.py`) returns
+`rq.Retry` to RQ: scheduled to run again, woken before by the lock's holder, no failed attempt. The
+names, as stored in Redis, are in `workers/job_catalog.py`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from workers import (
     sessions,
     states,
     timers,
+    waiters,
 )
 from workers import out_of_session as out_of_session_policy
 from workers.errors import Permanent, Retryable
@@ -66,8 +69,14 @@ def _job(kind: str, handler: Callable[..., dict]) -> Callable[..., dict]:
             }
         )
         rt = installed()
+        waited = bool(current and current.number_of_retries)  # RQ counts the waits (Retry)
         try:
-            outcome = handler(rt, **kwargs)
+            with waiters.waiting_as(current.id if current else "", waited_before=waited):
+                outcome = handler(rt, **kwargs)
+        except waiters.Parked as parked:
+            metrics.JOBS.labels(label, "waiting").inc()
+            log.debug("%s: leaves its worker until woken", parked)
+            return waiters.retry(rt.settings.lock_ttl)
         except Exception as error:
             metrics.JOBS.labels(label, "error").inc()
             if current is not None:

@@ -59,6 +59,13 @@ def pair_lock(pair_id_: str) -> str:
     return f"{PREFIX}lock:pair:{pair_id_}"
 
 
+def lock_line(lock_key: str) -> str:
+    """List: the ids of the jobs waiting for the lock `lock_key` (a `conversation_lock` or a
+    `pair_lock`), first come first; the lock's holder wakes the first as it lets go
+    (`workers/waiters.py`). `bindery:lock:conv:CH...` waits in `bindery:line:conv:CH...`."""
+    return f"{PREFIX}line:{lock_key.removeprefix(PREFIX + 'lock:')}"
+
+
 def counters() -> str:
     """Hash of the counters that matter (duplicate attempts avoided, 50416 reconciled, ...)."""
     return f"{PREFIX}counters"

@@ -1,7 +1,8 @@
 """Adding a participant without ever attempting a duplicate binding.
 
 Under the conversation's lock (and the pair's, for an SMS or WhatsApp pair) the job decides on what
-the ledger knows and asks Twilio when the ledger cannot know or is about to be believed:
+the ledger knows and asks Twilio when the ledger cannot know or is about to be believed. A job that
+finds one of them held waits in its line, not in its worker (`workers/waiters.py`):
 
 - The ledger says the participant is already here: Twilio is asked whether it still is (one read),
   so an add after a removal Bindery never heard of is made again; `already_present` otherwise.
@@ -32,7 +33,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from workers import errors, keys, staleness, states
+from workers import errors, keys, staleness, states, waiters
 from workers.addresses import mask
 from workers.gateway import Holding, Participant, holder_from_message
 from workers.ledger import PairRecord
@@ -94,7 +95,7 @@ def add_participant(
         names = [keys.conversation_lock(conversation_sid)]
         if request.is_pair:
             names.append(keys.pair_lock(request.pair_id))
-        locks.acquire(names)
+        locks.acquire(names, waiter=waiters.current())  # busy: wait in line, not in a worker
         if rt.ledger.conversation(conversation_sid).final:
             raise errors.ConversationClosed(conversation_sid)
         if request.identity:

@@ -52,7 +52,7 @@ from hypothesis.stateful import (
 from emulator.errors import TwilioError as EmulatorError
 from emulator.store import Origin, ParticipantSpec
 from tests.workers.world import SERVICE_SID, Task, World, current_task
-from workers import cleanup, errors, jobs, keys, reconcile, states, timers
+from workers import cleanup, errors, jobs, keys, reconcile, states, timers, waiters
 from workers.participants import add_participant
 
 CUSTOMERS = ("+15551230001", "+15551230002")
@@ -116,6 +116,9 @@ class Interleavings(RuleBasedStateMachine):
         self.reads: dict[tuple[int, str], tuple[int, dict]] = {}  # (task, conversation) -> facts
         self.violations: list[str] = []
         self.ever_final: set[str] = set()
+        self.slow_leavers: set[str] = (
+            set()
+        )  # adds whose leaving their worker RQ takes its time over
         self.world.twilio.before_call = self._before_twilio_call
         FIGURES["examples"] += 1
 
@@ -179,8 +182,9 @@ class Interleavings(RuleBasedStateMachine):
         who=st.sampled_from(WHO),
         policy=st.sampled_from(["", "reject", "move", "close-stale", "reuse"]),
         head_start=HEAD_START,
+        leaves_slowly=st.booleans(),
     )
-    def app_adds(self, conversation, who, policy, head_start):
+    def app_adds(self, conversation, who, policy, head_start, leaves_slowly):
         sid = self._conversation(conversation)
         kind, first, second = who
         request = (
@@ -188,15 +192,31 @@ class Interleavings(RuleBasedStateMachine):
             if kind == "identity"
             else {"address": first, "proxy_address": second}
         )
-        rt = self.world.rt
-        self._start(
-            "add",
-            lambda: add_participant(rt, sid, policy=policy, **request),
-            head_start,
-            conversation_sid=sid,
-            policy=policy,
-            **request,
-        )
+        args = {"conversation_sid": sid, "policy": policy, **request}
+        job_id = f"add-{len(self.jobs)}"
+        self.world.waiting.started(job_id, args)
+        if leaves_slowly:
+            self.slow_leavers.add(job_id)
+        self._start("add", self._waiting_add(job_id, args), head_start, job_id=job_id, **args)
+
+    def _waiting_add(self, job_id: str, args: dict, waited_before: bool = False):
+        """An add as a worker runs it: it may wait in a busy lock's line; then RQ schedules it
+        (as it leaves the worker, or, for a slow leaver, whenever the machine says), and a holder
+        wakes it or its fallback runs it."""
+        rt, waiting = self.world.rt, self.world.waiting
+        schedule = job_id not in self.slow_leavers
+
+        def run():
+            with waiters.waiting_as(job_id, waited_before):
+                try:
+                    outcome = add_participant(rt, **args)
+                except waiters.Parked:
+                    waiting.ended(job_id, waited=True, schedule=schedule)
+                    raise
+                waiting.ended(job_id, waited=False)
+                return outcome
+
+        return run
 
     @rule(
         conversation=st.integers(0, 7),
@@ -264,6 +284,13 @@ class Interleavings(RuleBasedStateMachine):
         self._advance(live[index % len(live)], steps)
 
     @precondition(lambda self: any(not j.task.done for j in self.jobs))
+    @rule(index=st.integers(0, 50))
+    def a_job_runs_to_its_end(self, index):
+        """A holder lets go while others wait: what wakes the first in its line."""
+        live = [j for j in self.jobs if not j.task.done]
+        self._advance(live[index % len(live)], 100_000)
+
+    @precondition(lambda self: any(not j.task.done for j in self.jobs))
     @rule(steps=st.integers(1, 3))
     def every_job_steps(self, steps):
         """Round robin: each live job a few steps, the closest interleaving of all."""
@@ -281,6 +308,59 @@ class Interleavings(RuleBasedStateMachine):
     @staticmethod
     def _retryable(job: Job) -> bool:
         return job.task.done and isinstance(job.task.error, errors.Retryable) and not job.checked
+
+    # -- jobs waiting in a busy lock's line (RQ's part: `world.WaitingJobs`) ----------------------
+
+    @precondition(lambda self: self.world.waiting.leaving)
+    @rule(index=st.integers(0, 50))
+    def rq_schedules_a_job_that_left_its_worker(self, index):
+        leaving = self.world.waiting.leaving
+        self.world.waiting.schedule(leaving[index % len(leaving)])
+
+    @precondition(lambda self: self.world.waiting.woken())
+    @rule(head_start=HEAD_START)
+    def a_worker_runs_a_woken_job(self, head_start):
+        job_id = self.world.waiting.woken()[0]  # the front of the queue
+        self.world.waiting.take_woken(job_id)
+        self._rerun_waiting(job_id, head_start)
+        FIGURES["woken_runs"] += 1
+
+    @precondition(lambda self: self.world.waiting.scheduled())
+    @rule(index=st.integers(0, 50), head_start=HEAD_START)
+    def a_waiting_jobs_fallback_runs_it(self, index, head_start):
+        scheduled = self.world.waiting.scheduled()
+        job_id = scheduled[index % len(scheduled)]
+        self.world.waiting.fallback(job_id)
+        self._rerun_waiting(job_id, head_start)
+        FIGURES["fallback_runs"] += 1
+
+    def _rerun_waiting(self, job_id: str, head_start: int = 0) -> None:
+        first = next(j for j in self.jobs if j.args.get("job_id") == job_id)
+        args = {k: v for k, v in first.args.items() if k != "job_id"}
+        self.world.waiting.started(job_id, args)
+        run = self._waiting_add(job_id, args, waited_before=True)
+        self._start("add", run, head_start, accepted_at=first.started_tick, job_id=job_id, **args)
+
+    @invariant()
+    def a_waiting_job_is_never_lost_nor_run_twice(self):
+        waiting = self.world.waiting
+        live = Counter(
+            j.args["job_id"] for j in self.jobs if "job_id" in j.args and not j.task.done
+        )
+        queued, scheduled = Counter(waiting.woken()), set(waiting.scheduled())
+        assert all(n == 1 for n in live.values()), live
+        assert all(n == 1 for n in queued.values()), queued
+        for job in self.jobs:
+            if not (job.task.done and isinstance(job.task.error, waiters.Parked)):
+                continue
+            job_id = job.args["job_id"]
+            places = (
+                (job_id in waiting.leaving) + (job_id in scheduled) + queued[job_id] + live[job_id]
+            )
+            rerun = any(
+                j.args.get("job_id") == job_id for j in self.jobs[self.jobs.index(job) + 1 :]
+            )
+            assert places == 1 or (rerun and places == 0), (job_id, places)
 
     # -- the world ----------------------------------------------------------------------------
 
@@ -453,6 +533,9 @@ class Interleavings(RuleBasedStateMachine):
     def _check_outcome(self, job: Job) -> None:
         error, outcome = job.task.error, job.task.result
         sid = job.args.get("conversation_sid", "")
+        if isinstance(error, waiters.Parked):
+            FIGURES["waits_in_line"] += 1
+            return  # in the line; RQ runs it again (woken, or at its fallback)
         if error is not None:
             if isinstance(error, errors.ConversationClosed):
                 if self._twilio_state(sid) not in ("closed", None):
@@ -554,6 +637,17 @@ class Interleavings(RuleBasedStateMachine):
             for job in retry:
                 job.checked = True
                 self._start(job.kind, job.run, accepted_at=job.started_tick, **job.args)
+            waiting = self.world.waiting
+            for job_id in list(waiting.leaving):
+                waiting.schedule(job_id)
+            for job_id in waiting.woken():
+                waiting.take_woken(job_id)
+                self._rerun_waiting(job_id)
+                FIGURES["woken_runs_at_the_end"] += 1
+            for job_id in waiting.scheduled():
+                waiting.fallback(job_id)
+                self._rerun_waiting(job_id)
+                FIGURES["fallback_runs_at_the_end"] += 1
             if not retry and all(j.task.done for j in self.jobs):
                 break
         assert not self.violations, self.violations

@@ -15,6 +15,8 @@ def test_every_key_is_pinned():
     assert keys.pair(pair) == "bindery:pair:+15551230001|+15550001111"
     assert keys.conversation_lock(sid) == f"bindery:lock:conv:{sid}"
     assert keys.pair_lock(pair) == "bindery:lock:pair:+15551230001|+15550001111"
+    assert keys.lock_line(keys.conversation_lock(sid)) == f"bindery:line:conv:{sid}"
+    assert keys.lock_line(keys.pair_lock(pair)) == "bindery:line:pair:+15551230001|+15550001111"
     assert keys.counters() == "bindery:counters"
     assert keys.webhook_counters() == "bindery:webhooks"
     assert keys.conflicts() == "bindery:conflicts"

@@ -57,7 +57,9 @@ def test_close_stale_rechecks_the_holder_under_its_lock(world):
     sid = known_conversation(world)
     job = world.start("add", lambda: add(world, sid, address=CUSTOMER, proxy_address=PROXY))
     job.run_past("twilio:participant_conversation.list")
-    job.run_until("redis:SET")  # about to take the holder's lock
+    scripts = job.history.count("redis:EVALSHA")
+    job.run_until("redis:EVALSHA", occurrence=scripts + 2)  # the bind, then the holder's lock
+    assert not world.redis.exists(keys.conversation_lock(holder))
     world.inbound(CUSTOMER, PROXY, body="I am still here")  # its webhook not delivered yet
     answer = job.finish()
 

@@ -18,13 +18,17 @@ from datetime import UTC, datetime, timedelta
 
 import fakeredis
 from redis.client import Pipeline
+from rq import Queue
+from rq.job import Job as RQJob
+from rq.job import JobStatus
+from rq.serializers import JSONSerializer
 
 from emulator import sids
 from emulator.errors import TwilioError as EmulatorError
 from emulator.store import Origin, ParticipantSpec, Store
 from emulator.webhooks import PreOutcome
 from webhooks import payloads
-from workers import gateway, jobs
+from workers import gateway, jobs, keys, waiters
 from workers.errors import classify
 from workers.runtime import Runtime
 from workers.settings import Settings
@@ -448,6 +452,77 @@ class RecordingQueue:
         return taken
 
 
+class WaitingJobs:
+    """RQ's part in a job's wait for a busy lock, on the world's Redis: the job's RQ record (so
+    the holder's wake, `workers.waiters.Waker`, works on it as on a worker's), its scheduling
+    once it left its worker (what RQ does with the `rq.Retry` it returned), the queue a woken job
+    is moved to, and its fallback. The test decides when each happens."""
+
+    def __init__(self, connection, lock_ttl: float):
+        self.redis = connection
+        self.rq = Queue(keys.QUEUE_NAME, connection=connection, serializer=JSONSerializer)
+        self.lock_ttl = lock_ttl
+        self.leaving: list[str] = []
+        """Jobs that joined a line and are leaving their worker: not scheduled yet."""
+        self.known: set[str] = set()
+        """The jobs run as a worker runs them (the web app's own enqueues land in RQ's queue too,
+        and are not run here)."""
+
+    def started(self, job_id: str, kwargs: dict) -> None:
+        """A job runs (first, woken or at its fallback): RQ's record says so."""
+        self.known.add(job_id)
+        if not self.redis.exists(RQJob.key_for(job_id)):
+            RQJob.create(
+                "workers.jobs.participant_add",
+                kwargs=kwargs,
+                id=job_id,
+                connection=self.redis,
+                serializer=JSONSerializer,
+                origin=keys.QUEUE_NAME,
+            ).save()
+        RQJob.fetch(job_id, self.redis, serializer=JSONSerializer).set_status(JobStatus.STARTED)
+
+    def ended(self, job_id: str, waited: bool, schedule: bool = True) -> None:
+        """A run ended; one that joined a line is scheduled by RQ as it leaves the worker (at once,
+        as further steps of the same job, or, with `schedule` False, when the test says)."""
+        if waited:
+            self.leaving.append(job_id)
+            if schedule:
+                self.schedule(job_id)
+        else:
+            job = RQJob.fetch(job_id, self.redis, serializer=JSONSerializer)
+            job.set_status(JobStatus.FINISHED)
+
+    def schedule(self, job_id: str) -> None:
+        """RQ schedules a job that left its worker, at its fallback."""
+        self.leaving.remove(job_id)
+        job = RQJob.fetch(job_id, self.redis, serializer=JSONSerializer)
+        due = datetime.now(UTC) + timedelta(seconds=waiters.fallback_after(self.lock_ttl))
+        job.set_status(JobStatus.SCHEDULED)
+        self.rq.schedule_job(job, due)
+
+    def woken(self) -> list[str]:
+        """The jobs a holder moved to the queue, in the order workers would take them."""
+        return [job_id for job_id in self.rq.get_job_ids() if job_id in self.known]
+
+    def take_woken(self, job_id: str) -> None:
+        self.redis.lrem(self.rq.key, 1, job_id)
+
+    def scheduled(self) -> list[str]:
+        return [j for j in self.rq.scheduled_job_registry.get_job_ids() if j in self.known]
+
+    def fallback(self, job_id: str) -> None:
+        """RQ's scheduler runs a waiting job nobody woke (early: the test's clock is not RQ's)."""
+        self.rq.scheduled_job_registry.remove(job_id)
+
+    def lines(self) -> dict[str, list[str]]:
+        found = {}
+        for key in self.redis.keys(keys.lock_line("*")):
+            name = key.decode()
+            found[name] = [j.decode() for j in self.redis.lrange(name, 0, -1)]
+        return found
+
+
 # -- the world -----------------------------------------------------------------------------------
 
 
@@ -486,6 +561,7 @@ class World:
             renew_locks=False,
         )
         self.tasks: list[Task] = []
+        self.waiting = WaitingJobs(self.redis, self.settings.lock_ttl)
 
     # -- what Twilio does on its own, and what people do behind Bindery's back --------------
 
