@@ -17,6 +17,7 @@ from rq import Queue
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from devstack.stack import WEBHOOK_FILTERS
 from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 from tests.integration.conftest import new_number
 from tests.integration.stack import API_TOKEN, Stack
@@ -26,16 +27,6 @@ from workers.twilio_http import make_client
 pytestmark = pytest.mark.integration
 
 POOL = "rides"
-FILTERS = [
-    "onConversationAdd",
-    "onParticipantAdd",
-    "onConversationAdded",
-    "onParticipantAdded",
-    "onParticipantRemoved",
-    "onConversationStateUpdated",
-    "onConversationRemoved",
-    "onMessageAdded",
-]
 
 
 class App:
@@ -119,7 +110,7 @@ def ended_trip(mode_stack):
     twilio.conversations.v1.configuration.webhooks().update(
         pre_webhook_url=f"{stack.web_url}/twilio/conversations/pre",
         post_webhook_url=f"{stack.web_url}/twilio/conversations/post",
-        filters=FILTERS,
+        filters=WEBHOOK_FILTERS,
         method="POST",
     )
     numbers = [new_number() for _ in range(3)]
