@@ -3,7 +3,7 @@ ledger read and write, at two sizes; then a simulated week of conversation lifec
 clock's prune, whose memory must stay flat once the prune window has passed.
 
 Each size is filled in a private redis-server with the records the ledger writes for a held pair
-(its conversation record, the pair, the conversation's pair set), in pipelines, checked against a
+(its conversation record, which lists its pairs, and the pair's record), in pipelines, checked against a
 sample the real `Ledger` wrote the same way (same keys, same fields). Reads (`Ledger.pair`) and
 writes (`Ledger.bind`, one Lua script each) are then timed on the full ledger, a sample at a time:
 their time should not grow with the size. The week uses the real `Ledger` for every write.
@@ -70,13 +70,18 @@ def _fill(client: redis.Redis, start: int, stop: int, at: float) -> None:
             pair = keys.pair_id(_number(n), _proxy(n))
             pipe.hset(
                 keys.conversation(sid),
-                mapping={"state": "active", "state_at": at, "created_at": at, "last_activity": at},
+                mapping={
+                    "state": "active",
+                    "state_at": at,
+                    "created_at": at,
+                    "last_activity": at,
+                    "pairs": pair,
+                },
             )
             pipe.hset(
                 keys.pair(pair),
                 mapping={"holder": sid, "participant_sid": _sid("MB", n), "bound_at": at},
             )
-            pipe.sadd(keys.conversation_pairs(sid), pair)
         pipe.execute()
 
 
@@ -93,7 +98,7 @@ def _same_layout(client: redis.Redis, ledger: Ledger, at: float) -> None:
         (keys.pair(pair), keys.pair(twin_pair)),
     ):
         assert set(client.hkeys(real)) == set(client.hkeys(filled)), (real, filled)
-    assert client.smembers(keys.conversation_pairs(sid)) == {pair.encode()}
+    assert client.hget(keys.conversation(sid), "pairs") == pair.encode()
 
 
 def _at_size(client: redis.Redis, size: int, report: Report) -> None:

@@ -11,13 +11,14 @@ PREFIX = "bindery:"
 
 def _escape(address: str) -> str:
     # `%` first, so an escaped `|` cannot be read back as a literal one.
-    return address.replace("%", "%25").replace("|", "%7C")
+    return address.replace("%", "%25").replace("|", "%7C").replace(" ", "%20")
 
 
 def pair_id(address: str, proxy_address: str) -> str:
-    """The binding pair as one string, exactly: `|` separates the two, and a `|` (or `%`) inside
-    an address is percent-escaped, so two different pairs never share an id. E.164 and
-    `whatsapp:` addresses contain neither, so their ids read as `+1555...|+1555...`."""
+    """The binding pair as one string, exactly: `|` separates the two, and a `|`, `%` or space
+    inside an address is percent-escaped, so two different pairs never share an id (and a space can
+    join ids: a conversation's `pairs` field). E.164 and `whatsapp:` addresses contain none of them,
+    so their ids read as `+1555...|+1555...`."""
     return f"{_escape(address)}|{_escape(proxy_address)}"
 
 
@@ -27,17 +28,13 @@ def split_pair_id(pair: str) -> tuple[str, str]:
 
 
 def _unescape(text: str) -> str:
-    return text.replace("%7C", "|").replace("%25", "%")
+    return text.replace("%20", " ").replace("%7C", "|").replace("%25", "%")
 
 
 def conversation(sid: str) -> str:
-    """Hash: state, state_at, last_activity, created_at, service_sid of one conversation."""
+    """Hash: state, state_at, last_activity, created_at, service_sid of one conversation, and
+    `pairs`: the ids of the pairs it holds, joined by spaces (absent when none)."""
     return f"{PREFIX}conv:{sid}"
-
-
-def conversation_pairs(sid: str) -> str:
-    """Set of pair ids the conversation holds."""
-    return f"{PREFIX}conv:{sid}:pairs"
 
 
 def conversation_members(sid: str) -> str:

@@ -10,7 +10,6 @@ def test_every_key_is_pinned():
     assert pair == "+15551230001|+15550001111"
     sid = "CH" + "0" * 32
     assert keys.conversation(sid) == f"bindery:conv:{sid}"
-    assert keys.conversation_pairs(sid) == f"bindery:conv:{sid}:pairs"
     assert keys.conversation_members(sid) == f"bindery:conv:{sid}:members"
     assert keys.pair(pair) == "bindery:pair:+15551230001|+15550001111"
     assert keys.conversation_lock(sid) == f"bindery:lock:conv:{sid}"
@@ -35,7 +34,11 @@ def test_pair_ids_are_exact():
     """Two different pairs never share an id, whatever their addresses hold."""
     assert keys.pair_id("a|b", "c") != keys.pair_id("a", "b|c")
     assert keys.pair_id("a%7Cb", "c") != keys.pair_id("a|b", "c")
-    for address, proxy in [("a|b", "c"), ("a%7Cb", "c|%"), ("messenger:123", "messenger:9")]:
+    assert " " not in keys.pair_id(
+        "a b", "c d"
+    )  # a conversation's `pairs` field joins ids by spaces
+    cases = [("a|b", "c"), ("a%7Cb", "c|%"), ("messenger:123", "messenger:9"), ("a b%20", "c")]
+    for address, proxy in cases:
         assert keys.split_pair_id(keys.pair_id(address, proxy)) == (address, proxy)
 
 

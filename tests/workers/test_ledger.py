@@ -96,7 +96,7 @@ def test_closed_is_final_and_releases_pairs(ledger):
 def test_a_close_releases_only_the_pairs_the_conversation_still_holds(ledger):
     ledger.bind(PAIR, A, "MB1", at=10)
     ledger.bind(PAIR, B, "MB2", at=20)
-    ledger.redis.sadd(f"bindery:conv:{A}:pairs", PAIR)  # as if A's set still listed it
+    ledger.redis.hset(f"bindery:conv:{A}", "pairs", PAIR)  # as if A's record still listed it
     ledger.set_state(A, "closed", at=30)
     assert ledger.pair(PAIR).holder == B
 
