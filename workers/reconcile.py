@@ -149,8 +149,8 @@ def _pairs(rt: Runtime, locks: Locks, sid: str, participants, dry_run: bool) -> 
     found = []
     for pair_id, participant in in_twilio.items():
         record = rt.ledger.pair(pair_id)
-        if record is not None and record.holder == sid:
-            continue
+        if record is not None and record.holder == sid and pair_id in in_ledger:
+            continue  # (a holder the conversation does not list is bound again: its close must find it)
         found.append(Difference(sid, "pair_missing", _masked_pair(pair_id)))
         if not dry_run and _lock_pair(locks, pair_id):
             rt.ledger.bind(pair_id, sid, participant.sid, rt.clock.now(), locks.fence())

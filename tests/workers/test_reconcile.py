@@ -122,3 +122,23 @@ def test_a_holder_learned_from_a_lookup_is_released_once_it_closed(world):
     later = known_conversation(world)
     pre, participant = world.sdk_add(later, address=CUSTOMER, proxy_address=PROXY)
     assert pre.status_code == 200 and participant
+
+
+def test_a_pair_its_conversation_does_not_list_is_listed_again(world):
+    """The pair's record names its holder, but the holder's `pairs` field lacks it (a ledger
+    written before pairs were a field of the conversation's hash): its close would not let it go.
+    A reconcile lists it again, and the close then releases it."""
+    from workers.states import change_state
+
+    sid = known_conversation(world)
+    add_participant(world.rt, sid, CUSTOMER, PROXY)
+    world.deliver_all()
+    ledger = world.rt.ledger
+    assert ledger.pair(PAIR).holder == sid and ledger.pairs_of(sid) == {PAIR}
+    ledger.redis.hdel(keys.conversation(sid), "pairs")
+
+    reconcile.run(world.rt)
+
+    assert ledger.pairs_of(sid) == {PAIR}
+    assert change_state(world.rt, sid, "closed", world.clock.epoch())["outcome"] == "changed"
+    assert not ledger.pair(PAIR).held
