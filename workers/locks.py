@@ -1,7 +1,7 @@
 """Per-conversation and per-pair locks: redis-py's `Lock`, each with a TTL, taken in a fixed order.
 
-A busy lock never blocks a worker: a job that may wait (a participant-add, run by a worker, see
-`workers/waiters.py`) joins the line of the first lock it finds held and leaves its worker, and
+A busy lock never blocks a worker: a job that may wait (a participant-add, post-event, state
+change or timer run by a worker, see `workers/waiters.py`) joins the line of the first lock it finds held and leaves its worker, and
 whoever lets that lock go wakes the first in line. Any other job waits at most `wait` seconds, then
 `LockBusy` is raised and the job is retried later. Locks are taken in sorted key order, so two jobs
 needing the same locks cannot deadlock; a job that finds it needs one more lock (the holder of a

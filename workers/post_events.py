@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workers import job_catalog, keys, sessions, timers
+from workers import job_catalog, keys, sessions, timers, waiters
 from workers.states import ACTIVE, CLOSED, REMOVED
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def _locked(rt: Runtime, conversation_sid: str, pair: str = "") -> Locks:
     names = [keys.conversation_lock(conversation_sid)]
     if pair:
         names.append(keys.pair_lock(pair))
-    locks.acquire(names)
+    locks.acquire(names, waiter=waiters.current())  # busy: wait in line, not in a worker
     return locks
 
 

@@ -22,7 +22,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from workers import errors, keys
+from workers import errors, keys, waiters
 from workers.logs import iso_time
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def change_state(
     web host's clock, turned into Twilio's here, with the offset the fetch below has just seen)."""
     answer = {"conversation_sid": conversation_sid, "state": state}
     with rt.locks() as locks:
-        locks.acquire([keys.conversation_lock(conversation_sid)])
+        locks.acquire([keys.conversation_lock(conversation_sid)], waiter=waiters.current())
         record = rt.ledger.conversation(conversation_sid)
         if record.final:
             rt.ledger.count("writes_to_closed_avoided")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workers import job_catalog, keys, staleness
+from workers import job_catalog, keys, staleness, waiters
 from workers.states import CLOSED, INACTIVE, REMOVED, close, reread
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def schedule_close_if_inactive(rt: Runtime, conversation_sid: str, state: str, a
 def close_if_inactive(rt: Runtime, conversation_sid: str, inactive_since: float) -> dict:
     answer = {"conversation_sid": conversation_sid}
     with rt.locks() as locks:
-        locks.acquire([keys.conversation_lock(conversation_sid)])
+        locks.acquire([keys.conversation_lock(conversation_sid)], waiter=waiters.current())
         record = rt.ledger.conversation(conversation_sid)
         if record.state != INACTIVE or record.state_at != inactive_since:
             reason = f"the ledger says {record.state or 'unknown'} since then"

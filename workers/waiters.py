@@ -1,15 +1,15 @@
 """Waiting for a busy lock without holding a worker: the job waits in the lock's line, and the
 holder wakes the first in line as it lets the lock go.
 
-A participant-add that finds its conversation's lock (or its pair's) held does not wait inside its
-worker. It joins the lock's line (`keys.lock_line`: a Redis list; the same script that finds the
-lock held adds the job, so nobody joins the line of a lock just let go) and leaves its worker as
-a job RQ *schedules* to run again after `fallback_after` seconds: it returns `rq.Retry`, RQ's own
+A job (a participant-add, a post-event, a state change, a timer's close) that finds its first
+lock held does not wait inside its worker. It joins the lock's line (`keys.lock_line`: a Redis
+list; the same script that finds the lock held adds the job, so nobody joins the line of a lock
+just let go) and leaves its worker as a job RQ *schedules* to run again after `fallback_after` seconds: it returns `rq.Retry`, RQ's own
 way for a job to ask to run later, which is no failed attempt (Bindery records none, and RQ's
 `retries_left` for failures is untouched). The script that lets the lock go takes the first job
 id off its line, and the holder moves that job from RQ's scheduled registry to the front of the
 queue (`Waker`): the next free worker runs it at once, and it takes its locks itself, as any job
-does. Each add stays its own RQ job: its own result, attempts, retries and failed-registry entry.
+does. Each job stays its own RQ job: its own result, attempts, retries and failed-registry entry.
 
 Why nothing is lost or run twice:
 

@@ -36,6 +36,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -118,7 +119,9 @@ class Interleavings(RuleBasedStateMachine):
         self.ever_final: set[str] = set()
         self.slow_leavers: set[str] = (
             set()
-        )  # adds whose leaving their worker RQ takes its time over
+        )  # jobs whose leaving their worker RQ takes its time over
+        self.calls: dict[str, tuple[str, Callable[[], object], dict]] = {}
+        """job id -> (kind, what it runs, its args) of each job a worker runs: what a wake reruns."""
         self.world.twilio.before_call = self._before_twilio_call
         FIGURES["examples"] += 1
 
@@ -194,22 +197,37 @@ class Interleavings(RuleBasedStateMachine):
         )
         args = {"conversation_sid": sid, "policy": policy, **request}
         job_id = f"add-{len(self.jobs)}"
-        self.world.waiting.started(job_id, args)
         if leaves_slowly:
             self.slow_leavers.add(job_id)
-        self._start("add", self._waiting_add(job_id, args), head_start, job_id=job_id, **args)
+        rt = self.world.rt
+        self._start_in_worker("add", job_id, lambda: add_participant(rt, **args), args, head_start)
 
-    def _waiting_add(self, job_id: str, args: dict, waited_before: bool = False):
-        """An add as a worker runs it: it may wait in a busy lock's line; then RQ schedules it
-        (as it leaves the worker, or, for a slow leaver, whenever the machine says), and a holder
-        wakes it or its fallback runs it."""
-        rt, waiting = self.world.rt, self.world.waiting
+    def _start_in_worker(
+        self,
+        kind: str,
+        job_id: str,
+        call: Callable[[], object],
+        args: dict,
+        head_start: int = 0,
+        accepted_at: int | None = None,
+        waited_before: bool = False,
+    ) -> None:
+        """A job as a worker runs it (an add, a post-event, a state change, a queued timer): it
+        may wait in a busy lock's line; then RQ schedules it (as it leaves the worker, or, for a
+        slow leaver, whenever the machine says), and a holder wakes it or its fallback runs it."""
+        self.calls[job_id] = (kind, call, args)
+        self.world.waiting.started(job_id, args)
+        run = self._in_worker(job_id, call, waited_before)
+        self._start(kind, run, head_start, accepted_at=accepted_at, job_id=job_id, **args)
+
+    def _in_worker(self, job_id: str, call: Callable[[], object], waited_before: bool):
+        waiting = self.world.waiting
         schedule = job_id not in self.slow_leavers
 
         def run():
             with waiters.waiting_as(job_id, waited_before):
                 try:
-                    outcome = add_participant(rt, **args)
+                    outcome = call()
                 except waiters.Parked:
                     waiting.ended(job_id, waited=True, schedule=schedule)
                     raise
@@ -228,12 +246,9 @@ class Interleavings(RuleBasedStateMachine):
         sid = self._conversation(conversation)
         at = self.world.clock.epoch() - (120 if late else 0)
         rt = self.world.rt
-        self._start(
-            "state",
-            lambda: states.change_state(rt, sid, state, at),
-            conversation_sid=sid,
-            state=state,
-        )
+        args = {"conversation_sid": sid, "state": state}
+        call = lambda: states.change_state(rt, sid, state, at)  # noqa: E731
+        self._start_in_worker("state", f"state-{len(self.jobs)}", call, args, head_start)
 
     @rule(head_start=HEAD_START)
     def clock_runs_cleanup(self, head_start):
@@ -254,8 +269,9 @@ class Interleavings(RuleBasedStateMachine):
             timers.close_if_inactive: "close-inactive",
             cleanup.close_if_stale: "close-stale",
         }.get(handler, "add")
-        rt = self.world.rt
-        self._start(kind, lambda: handler(rt, **queued.kwargs), head_start, **queued.kwargs)
+        rt, job_id = self.world.rt, f"{kind}-{len(self.jobs)}"
+        call = lambda: handler(rt, **queued.kwargs)  # noqa: E731
+        self._start_in_worker(kind, job_id, call, dict(queued.kwargs), head_start)
 
     @precondition(lambda self: self.world.raw_webhooks)
     @rule(index=st.integers(0, 50), twice=st.booleans(), head_start=HEAD_START)
@@ -268,7 +284,9 @@ class Interleavings(RuleBasedStateMachine):
             return
         function, kwargs = job
         handler, rt = jobs.handler(function), self.world.rt
-        self._start("post-event", lambda: handler(rt, **kwargs), head_start, **kwargs)
+        job_id = f"post-event-{len(self.jobs)}"
+        call = lambda: handler(rt, **kwargs)  # noqa: E731
+        self._start_in_worker("post-event", job_id, call, kwargs, head_start)
 
     @precondition(lambda self: self.world.raw_webhooks and self.hidden)
     @rule(index=st.integers(0, 50))
@@ -336,10 +354,10 @@ class Interleavings(RuleBasedStateMachine):
 
     def _rerun_waiting(self, job_id: str, head_start: int = 0) -> None:
         first = next(j for j in self.jobs if j.args.get("job_id") == job_id)
-        args = {k: v for k, v in first.args.items() if k != "job_id"}
-        self.world.waiting.started(job_id, args)
-        run = self._waiting_add(job_id, args, waited_before=True)
-        self._start("add", run, head_start, accepted_at=first.started_tick, job_id=job_id, **args)
+        kind, call, args = self.calls[job_id]
+        self._start_in_worker(
+            kind, job_id, call, args, head_start, accepted_at=first.started_tick, waited_before=True
+        )
 
     @invariant()
     def a_waiting_job_is_never_lost_nor_run_twice(self):

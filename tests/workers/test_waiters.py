@@ -209,3 +209,31 @@ def test_an_add_behind_a_busy_conversation_waits_in_line_and_is_woken(world):
     assert add_as("second", "agent-2", waited=True).finish()["outcome"] == "added"
     assert {p.identity for p in world.participants(sid)} == {"agent-1", "agent-2"}
     assert world.waiting.scheduled() == [] and world.waiting.lines() == {}
+
+
+def test_post_events_state_changes_and_timers_behind_a_busy_conversation_wait_in_line(world):
+    """Not only adds: every job a worker runs that finds its conversation's lock held leaves its
+    worker, having written nothing (it runs again from the start when woken)."""
+    from workers import post_events, states, timers
+
+    sid = world.conversation()
+    rt = world.rt
+    at = rt.clock.now()
+    rt.ledger.record_conversation(sid, "active", at)
+    holder = rt.locks()
+    holder.acquire([keys.conversation_lock(sid)])
+    jobs = {
+        "post-event": lambda: post_events.on_conversation_state_updated(
+            rt, sid, "inactive", at + 1
+        ),
+        "state": lambda: states.change_state(rt, sid, "closed", at + 1),
+        "timer": lambda: timers.close_if_inactive(rt, sid, at),
+    }
+    for job_id, run in jobs.items():
+        with waiters.waiting_as(job_id), pytest.raises(Parked):
+            run()
+    line = keys.lock_line(keys.conversation_lock(sid))
+    assert [i.decode() for i in rt.connection.lrange(line, 0, -1)] == list(jobs)
+    assert rt.ledger.conversation(sid).state == "active"  # none of them wrote anything
+    assert world.state(sid) == "active"
+    holder.release()
