@@ -29,8 +29,13 @@ FAMILIES = (
     ("rq job hashes", "rq:job:"),
     ("rq results", "rq:results:"),
     ("de-duplication keys", "bindery:dedup:"),
+    ("rq registries", "rq:finished:"),
+    ("rq registries", "rq:failed:"),
+    ("outcome counts per minute", "bindery:outcomes:"),
+    ("conflicts", "bindery:conflicts"),
     ("ledger (B7's)", "bindery:conv:"),
     ("ledger (B7's)", "bindery:pair:"),
+    ("ledger (B7's)", "bindery:ended"),
 )
 LONG_LIVED = 3600
 """Seconds of TTL past which a key counts as kept for the day (no TTL counts too)."""
@@ -99,19 +104,36 @@ def _send(stack: Stack, signer: Signer, params: dict, token: str) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def _families(client) -> dict:
+def _families(client) -> tuple[dict, dict]:
+    """Bytes per family, and (for scale) the bytes of each key no family names."""
     found: dict[str, dict] = defaultdict(lambda: {"keys": 0, "bytes": 0, "kept_bytes": 0})
+    others: dict[str, int] = {}
+    now = time.time()
     for key in client.scan_iter(count=1000):
         name = key.decode()
         family = next((f for f, prefix in FAMILIES if name.startswith(prefix)), "other")
         size = client.memory_usage(key, samples=0) or 0
-        ttl = client.ttl(key)
         entry = found[family]
         entry["keys"] += 1
         entry["bytes"] += size
-        if ttl < 0 or ttl > LONG_LIVED:
-            entry["kept_bytes"] += size
-    return dict(found)
+        entry["kept_bytes"] += round(size * _kept_share(client, key, now))
+        if family == "other":
+            others[name] = size
+    return dict(found), others
+
+
+def _kept_share(client, key: bytes, now: float) -> float:
+    """The share of a key kept past LONG_LIVED: all of it or none by its TTL; for RQ's registries
+    (sorted sets without a TTL, scored by when each entry expires) the share of entries scored
+    past it, as RQ's own cleanup drops the others."""
+    ttl = client.ttl(key)
+    if 0 <= ttl <= LONG_LIVED:
+        return 0.0
+    if ttl < 0 and key.startswith((b"rq:finished:", b"rq:failed:")):
+        total = client.zcard(key)
+        kept = client.zcount(key, now + LONG_LIVED, "+inf")
+        return kept / total if total else 0.0
+    return 1.0
 
 
 def measure(lifecycles: int) -> dict:
@@ -135,7 +157,7 @@ def measure(lifecycles: int) -> dict:
             list(pool.map(run, [numbered[i::4] for i in range(4)]))
         _wait_idle(client)
         after = int(client.info("memory")["used_memory"])
-        families = _families(client)
+        families, others = _families(client)
     finally:
         stack.stop()
     jobs_share = sum(
@@ -155,6 +177,7 @@ def measure(lifecycles: int) -> dict:
             }
             for k, v in sorted(families.items())
         },
+        "other_keys_bytes": dict(sorted(others.items(), key=lambda item: -item[1])[:12]),
     }
 
 
