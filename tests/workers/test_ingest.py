@@ -12,7 +12,7 @@ from rq.serializers import JSONSerializer
 
 from tests.conftest import make_settings
 from workers import job_catalog, keys
-from workers.queue import ADD_RESULT_TTL, DEDUP_TTL, FAILURE_TTL, RESULT_TTL, JobQueue
+from workers.queue import DEDUP_TTL, FAILURE_TTL, RESULT_TTL, JobQueue
 
 CH = "CH" + "1" * 32
 PER_JOB_TIMES = ("created_at", "enqueued_at")
@@ -125,12 +125,13 @@ def test_a_job_that_still_exists_is_a_duplicate_without_the_key(connection):
     assert not created and queue.rq.job_ids == ["event-old"]
 
 
-def test_adds_are_kept_longer_than_other_results(connection):
+def test_adds_are_kept_as_briefly_as_other_results(connection):
+    """A conflict's record carries what asking again needs: an add need not outlive its result."""
     queue = JobQueue(connection, make_settings())
     add, _ = queue.enqueue(job_catalog.PARTICIPANT_ADD, {}, kind="participant-add", job_id="add-1")
     plain, _ = queue.enqueue(job_catalog.STATE_CHANGE, {}, kind="state-change")
     add, plain = (Job.fetch(j.id, connection=connection) for j in (add, plain))
-    assert add.result_ttl == ADD_RESULT_TTL and plain.result_ttl == RESULT_TTL
+    assert add.result_ttl == RESULT_TTL and plain.result_ttl == RESULT_TTL
 
 
 def test_no_retries_writes_no_retry_fields(connection):
