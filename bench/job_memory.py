@@ -28,6 +28,7 @@ from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_S
 FAMILIES = (
     ("rq job hashes", "rq:job:"),
     ("rq results", "rq:results:"),
+    ("de-duplication keys", "bindery:seen:"),
     ("de-duplication keys", "bindery:dedup:"),
     ("rq registries", "rq:finished:"),
     ("rq registries", "rq:failed:"),
