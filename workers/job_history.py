@@ -2,9 +2,9 @@
 jobs (those a replay requeued).
 
 RQ keeps a finished job's result only briefly (10 minutes), so each finished job also counts its
-outcome in a per-minute hash kept a day (`keys.outcome_counts`): the chart reads those, whatever RQ has let go. The state of given jobs is
-read from RQ (their hash and latest `Result`) in one pipelined round trip; RQ's registries are never
-cleaned up from here (the workers do that).
+outcome in a per-minute hash kept a day (`keys.outcome_counts`): the chart reads those, whatever
+RQ has let go. The state of given jobs is read from RQ (their hash and latest `Result`) in one
+pipelined round trip; RQ's registries are never cleaned up from here (the workers do that).
 """
 
 from __future__ import annotations
