@@ -7,8 +7,12 @@ twice through the API (same idempotency key: one job each), their `onParticipant
 conversation's `onConversationAdded` post-events (signed webhooks), the close asked twice through
 the API and its `onConversationStateUpdated`. Once every job has run, Redis's `used_memory` and the
 `MEMORY USAGE` of each key family are read, and the keys still alive after the short result TTL
-(what a day of traffic keeps) are counted apart. The ledger's own records are B7's (and pruned by
-the clock); they are shown here for scale only.
+(what a day of traffic keeps) are counted apart; then those short-lived keys are deleted (as their
+TTLs would), and what is left of the families is deleted too, the ledger's last: the `used_memory`
+each deletion frees is what a day of traffic keeps in Redis's own terms (values, keys, the expiry
+table's entries; not the hash tables' buckets, which Redis shrinks later, about 8 to 16 bytes a
+key). The ledger's own records are B7's (and pruned by the clock); they are shown here for scale
+only.
 """
 
 from __future__ import annotations
@@ -28,9 +32,15 @@ from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_S
 FAMILIES = (
     ("rq job hashes", "rq:job:"),
     ("rq results", "rq:results:"),
+    ("de-duplication keys", "bindery:seen:"),
     ("de-duplication keys", "bindery:dedup:"),
+    ("rq registries", "rq:finished:"),
+    ("rq registries", "rq:failed:"),
+    ("outcome counts per minute", "bindery:outcomes:"),
+    ("conflicts", "bindery:conflicts"),
     ("ledger (B7's)", "bindery:conv:"),
     ("ledger (B7's)", "bindery:pair:"),
+    ("ledger (B7's)", "bindery:ended"),
 )
 LONG_LIVED = 3600
 """Seconds of TTL past which a key counts as kept for the day (no TTL counts too)."""
@@ -99,19 +109,60 @@ def _send(stack: Stack, signer: Signer, params: dict, token: str) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def _families(client) -> dict:
+def _families(client) -> tuple[dict, dict]:
+    """Bytes per family, and (for scale) the bytes of each key no family names."""
     found: dict[str, dict] = defaultdict(lambda: {"keys": 0, "bytes": 0, "kept_bytes": 0})
+    others: dict[str, int] = {}
+    now = time.time()
     for key in client.scan_iter(count=1000):
         name = key.decode()
         family = next((f for f, prefix in FAMILIES if name.startswith(prefix)), "other")
         size = client.memory_usage(key, samples=0) or 0
-        ttl = client.ttl(key)
         entry = found[family]
         entry["keys"] += 1
         entry["bytes"] += size
-        if ttl < 0 or ttl > LONG_LIVED:
-            entry["kept_bytes"] += size
-    return dict(found)
+        entry["kept_bytes"] += round(size * _kept_share(client, key, now))
+        if family == "other":
+            others[name] = size
+    return dict(found), others
+
+
+def _kept_share(client, key: bytes, now: float) -> float:
+    """The share of a key kept past LONG_LIVED: all of it or none by its TTL; for RQ's registries
+    (sorted sets without a TTL, scored by when each entry expires) the share of entries scored
+    past it, as RQ's own cleanup drops the others."""
+    ttl = client.ttl(key)
+    if 0 <= ttl <= LONG_LIVED:
+        return 0.0
+    if ttl < 0 and key.startswith((b"rq:finished:", b"rq:failed:")):
+        total = client.zcard(key)
+        kept = client.zcount(key, now + LONG_LIVED, "+inf")
+        return kept / total if total else 0.0
+    return 1.0
+
+
+def _used(client) -> int:
+    """Redis's `used_memory` less its clients' buffers (each connection of the web app's and the
+    workers' pools holds some 20 KB, however much is stored)."""
+    memory = client.info("memory")
+    return int(memory["used_memory"]) - int(memory.get("mem_clients_normal", 0))
+
+
+def _delete(client, prefixes: tuple[str, ...]) -> None:
+    for key in client.scan_iter(count=1000):
+        if key.decode().startswith(prefixes):
+            client.delete(key)
+
+
+def _drop_short_lived(client, now: float) -> None:
+    """What the short TTLs and RQ's registry cleanup would have removed by the next hour, removed
+    now: what is left is what a day of traffic keeps."""
+    for key in client.scan_iter(count=1000):
+        ttl = client.ttl(key)
+        if 0 <= ttl <= LONG_LIVED:
+            client.delete(key)
+        elif ttl < 0 and key.startswith((b"rq:finished:", b"rq:failed:")):
+            client.zremrangebyscore(key, "-inf", now + LONG_LIVED)
 
 
 def measure(lifecycles: int) -> dict:
@@ -122,7 +173,7 @@ def measure(lifecycles: int) -> dict:
         client = stack.redis.client
         sids = stack.emulator.create_conversations(lifecycles)
         signer = Signer(stack.web_url.split("://", 1)[1], DEFAULT_AUTH_TOKEN)
-        before = int(client.info("memory")["used_memory"])
+        before = _used(client)
 
         def run(part: list[tuple[int, str]]) -> None:
             api = requests.Session()
@@ -134,8 +185,14 @@ def measure(lifecycles: int) -> dict:
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(run, [numbered[i::4] for i in range(4)]))
         _wait_idle(client)
-        after = int(client.info("memory")["used_memory"])
-        families = _families(client)
+        after = _used(client)
+        families, others = _families(client)
+        _drop_short_lived(client, time.time())
+        kept = _used(client)
+        _delete(client, tuple(p for f, p in FAMILIES if not f.startswith("ledger")))
+        kept_ledger = _used(client)
+        _delete(client, tuple(p for f, p in FAMILIES if f.startswith("ledger")))
+        bare = _used(client)
     finally:
         stack.stop()
     jobs_share = sum(
@@ -145,6 +202,8 @@ def measure(lifecycles: int) -> dict:
     return {
         "lifecycles": lifecycles,
         "used_memory_growth_per_lifecycle": round((after - before) / lifecycles),
+        "used_memory_kept_per_lifecycle_excluding_ledger": round((kept - kept_ledger) / lifecycles),
+        "used_memory_kept_per_lifecycle_ledger": round((kept_ledger - bare) / lifecycles),
         "jobs_and_dedup_bytes_per_lifecycle": round(jobs_share / lifecycles),
         "kept_past_an_hour_per_lifecycle_excluding_ledger": round(kept_share / lifecycles),
         "families_per_lifecycle": {
@@ -155,6 +214,7 @@ def measure(lifecycles: int) -> dict:
             }
             for k, v in sorted(families.items())
         },
+        "other_keys_bytes": dict(sorted(others.items(), key=lambda item: -item[1])[:12]),
     }
 
 

@@ -75,8 +75,15 @@ def attempts_allowed(job: Job, failed: int) -> int:
     return failed + 1 + max(0, job.retries_left or 0)
 
 
-def record_conflict(rt: Runtime, job_id: str, outcome: dict) -> None:
+def record_conflict(
+    rt: Runtime, job_id: str, outcome: dict, *, function: str = "", arguments: dict | None = None
+) -> None:
+    """Keep a conflict outcome with what asking again needs: the job's `function` and
+    `arguments` (full numbers: shown masked, never listed), so a policy retry does not need the
+    job, which RQ lets go with its short result TTL. The most recent MAX_CONFLICTS_KEPT are kept."""
     entry = {"job_id": job_id, "at": time.time(), **outcome}
+    if function:
+        entry["request"] = {"function": function, "arguments": dict(arguments or {})}
     pipe = rt.connection.pipeline()
     pipe.zadd(keys.conflicts(), {json.dumps(entry, sort_keys=True): entry["at"]})
     pipe.zremrangebyrank(keys.conflicts(), 0, -MAX_CONFLICTS_KEPT - 1)
@@ -84,17 +91,33 @@ def record_conflict(rt: Runtime, job_id: str, outcome: dict) -> None:
 
 
 def conflicts(rt: Runtime, since: float = 0.0) -> list[dict]:
-    """The conflict outcomes as recorded (`job_id`, epoch `at`, the outcome's fields)."""
+    """The conflict outcomes as recorded (`job_id`, epoch `at`, the outcome's fields, and the
+    `request` that asking again replays; records older than it have none), oldest first."""
     raw = rt.connection.zrangebyscore(keys.conflicts(), since or "-inf", "+inf")
     return [json.loads(item) for item in raw]
 
 
+def conflict(rt: Runtime, job_id: str) -> dict | None:
+    """The most recent conflict recorded for the job, or None."""
+    found = [entry for entry in conflicts(rt) if entry.get("job_id") == job_id]
+    return found[-1] if found else None
+
+
+def masked_arguments(arguments: dict) -> dict:
+    """A job's arguments as operators see them: the numbers masked."""
+    shown = dict(arguments)
+    for name in ("address", "proxy_address"):
+        if shown.get(name):
+            shown[name] = mask(shown[name])
+    return shown
+
+
 def conflict_items(rt: Runtime, since: float = 0.0) -> list[dict]:
     """The conflicts as the API and the CLI's JSON show them: the job's `id`, the outcome's
-    fields, `at` in ISO 8601."""
+    fields, `at` in ISO 8601 (the recorded request stays out: it holds full numbers)."""
     items = []
     for entry in conflicts(rt, since):
-        rest = {k: v for k, v in entry.items() if k not in ("job_id", "at")}
+        rest = {k: v for k, v in entry.items() if k not in ("job_id", "at", "request")}
         items.append({"id": entry.get("job_id", ""), **rest, "at": iso_time(entry.get("at"))})
     return items
 
@@ -281,10 +304,7 @@ def show(rt: Runtime, job_id: str) -> dict | None:
     job = rt.queue.fetch(job_id)
     if job is None:
         return None
-    kwargs = dict(job.kwargs or {})
-    for name in ("address", "proxy_address"):
-        if kwargs.get(name):
-            kwargs[name] = mask(kwargs[name])
+    kwargs = masked_arguments(job.kwargs or {})
     status = _status(job)
     result = job.latest_result()
     if status == "finished" and result is None:

@@ -4,10 +4,12 @@ RQ's own unique enqueue costs two round trips (its queue-set pipeline, then its 
 keys de-duplication on the job's hash, so every finished job had to be kept as long as the
 de-duplication window. Here one script, registered once per process (EVALSHA), does it all:
 
-1. `SET bindery:dedup:<job id> 1 NX EX <window>`: a compact key (about 100 bytes) is the
-   de-duplication window, so the job's hash can expire with its short result TTL;
+1. `SET bindery:seen:<digest of the job id> 1 NX EX <window>`: a compact key (`keys.job_seen`,
+   72 bytes by `MEMORY USAGE`) is the de-duplication window, so the job's hash can expire with
+   its short result TTL;
 2. a job hash that still exists under that id (one enqueued by an older release, or a failed one
-   kept for replay) is a duplicate too, as it is for RQ;
+   kept for replay) is a duplicate too, as it is for RQ, and so is the id's key as releases
+   before `job_seen` wrote it (`bindery:dedup:<job id>`, gone a window after an upgrade);
 3. the job's hash, with the fields RQ's `Job.to_dict()` writes for the installed RQ version;
 4. the queue in `rq:queues` and the id pushed on `rq:queue:bindery` (or, with a delay, put in
    RQ's scheduled registry, as `Queue.enqueue_in` does).
@@ -33,6 +35,9 @@ from rq.utils import utcformat
 from workers import keys
 
 SCRIPT = """
+if redis.call('EXISTS', KEYS[5]) == 1 then
+    return 0
+end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
     return 0
 end
@@ -48,7 +53,8 @@ else
 end
 return 1
 """
-# KEYS: de-duplication key, job hash, queue list (or scheduled registry), rq:queues.
+# KEYS: de-duplication key, job hash, queue list (or scheduled registry), rq:queues, the
+# de-duplication key as older releases named it.
 # ARGV: job id, window (s), score ('' to push now), queue key, then the hash's fields and values.
 
 _PER_JOB = ("created_at", "enqueued_at", "data", "description", "meta", "retry_intervals")
@@ -126,7 +132,13 @@ class Ingest:
             target, score = self.queue.scheduled_job_registry.key, str(int(run_at))
         fields += self._template(timeout, result_ttl, failure_ttl, len(intervals))
         written = self.script(
-            keys=[keys.dedup(job_id), self.queue.job_class.key_for(job_id), target, _QUEUES],
+            keys=[
+                keys.job_seen(job_id),
+                self.queue.job_class.key_for(job_id),
+                target,
+                _QUEUES,
+                keys.dedup(job_id),
+            ],
             args=[job_id, window, score, self.queue.key, *fields],
         )
         return written == 1

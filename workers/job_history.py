@@ -1,11 +1,10 @@
 """What became of jobs: recent outcomes for the console's charts, and the state of a given list of
 jobs (those a replay requeued).
 
-RQ keeps a finished job's result only briefly (10 minutes for most of Bindery's jobs, a day for
-adds), so each finished job also counts its outcome in a per-minute hash kept a day
-(`keys.outcome_counts`): the chart reads those, whatever RQ has let go. The state of given jobs is
-read from RQ (their hash and latest `Result`) in one pipelined round trip; RQ's registries are never
-cleaned up from here (the workers do that).
+RQ keeps a finished job's result only briefly (10 minutes), so each finished job also counts its
+outcome in a per-minute hash kept a day (`keys.outcome_counts`): the chart reads those, whatever
+RQ has let go. The state of given jobs is read from RQ (their hash and latest `Result`) in one
+pipelined round trip; RQ's registries are never cleaned up from here (the workers do that).
 """
 
 from __future__ import annotations

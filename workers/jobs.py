@@ -93,7 +93,9 @@ def _job(kind: str, handler: Callable[..., dict]) -> Callable[..., dict]:
         metrics.JOBS.labels(label, result).inc()
         job_history.record_outcome(rt.connection, result, time.time())
         if current is not None and result == "conflict":
-            failures.record_conflict(rt, current.id, outcome)
+            failures.record_conflict(
+                rt, current.id, outcome, function=current.func_name, arguments=kwargs
+            )
         return outcome
 
     run.__name__ = handler.__name__

@@ -19,16 +19,15 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from workers import job_catalog, keys, metrics
+from workers import keys, metrics
 from workers.ingest import Ingest
 from workers.settings import Settings
 
 DEDUP_TTL = 24 * 3600
 """Seconds a job id is remembered after its enqueue (the de-duplication window)."""
 RESULT_TTL = 600
-"""Seconds a finished job and its result are kept (the console's recent outcomes, a client's poll)."""
-ADD_RESULT_TTL = DEDUP_TTL
-"""Seconds a finished participant add is kept: a conflict is retried from its job (console, API)."""
+"""Seconds a finished job and its result are kept (a client's poll, the console's job page); a
+conflict keeps what asking again needs in its own record (`failures.record_conflict`)."""
 FAILURE_TTL = 30 * 24 * 3600
 """Seconds a failed job is kept for operators to inspect and replay."""
 BACKOFF_BASE = 1
@@ -127,7 +126,7 @@ class JobQueue:
 
     def _options(self, func: str, kwargs: dict, kind: str, meta: dict | None) -> dict:
         return {
-            "result_ttl": ADD_RESULT_TTL if func == job_catalog.PARTICIPANT_ADD else RESULT_TTL,
+            "result_ttl": RESULT_TTL,
             "intervals": backoff_intervals(self.settings.max_retries),
             "meta": {"kind": kind, "enqueued_at": time.time(), **(meta or {})},  # RQ moves its own
             "description": f"{kind} {kwargs.get('conversation_sid', '')}".strip(),

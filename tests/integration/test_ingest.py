@@ -63,7 +63,7 @@ def test_a_post_event_runs_once_and_its_redelivery_enqueues_nothing(stack, twili
     queue = Queue(keys.QUEUE_NAME, connection=stack.redis)
     assert job_id not in queue.job_ids and queue.scheduled_job_registry.count == 0
     assert stack.job(job_id)["status"] == "finished"  # not run again
-    assert 0 < stack.redis.ttl(keys.dedup(job_id)) <= DEDUP_TTL
+    assert 0 < stack.redis.ttl(keys.job_seen(job_id)) <= DEDUP_TTL
     assert 0 < stack.redis.ttl(f"rq:job:{job_id}") <= RESULT_TTL
 
 

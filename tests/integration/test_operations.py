@@ -9,11 +9,16 @@ import time
 from collections import Counter
 
 import pytest
+from rq.job import Job
+from rq.results import Result
 
+from tests.conftest import make_settings
 from tests.integration.conftest import new_number
 from tests.integration.stack import BINDERY, Process
 from tests.integration.test_pipeline import participants_of
-from workers import keys
+from workers import keys, policy_retry
+from workers.queue import RESULT_TTL
+from workers.runtime import Runtime
 
 pytestmark = pytest.mark.integration
 
@@ -136,6 +141,31 @@ def test_conflicts_are_listed_not_failed(stack, twilio):
     assert info["id"] not in [
         j["id"] for j in json.loads(bindery(stack, "jobs", "failed", "--json"))
     ]
+
+
+def test_a_conflict_is_asked_again_with_another_policy_after_its_job_expired(stack, twilio):
+    """The worker records the add's request with the conflict: once RQ has let the finished add
+    go (its result TTL, here by hand), asking again with `move` still works, from the record."""
+    conversations = twilio.conversations.v1.conversations
+    holder, newer = conversations.create().sid, conversations.create().sid
+    customer, proxy = new_number(), new_number()
+    stack.wait([stack.add(holder, address=customer, proxy_address=proxy)])
+    [info] = stack.wait([stack.add(newer, address=customer, proxy_address=proxy, policy="reject")])
+    assert info["outcome"]["outcome"] == "conflict"
+    assert 0 < stack.redis.ttl(Job.key_for(info["id"])) <= RESULT_TTL
+    assert stack.redis.delete(Job.key_for(info["id"]), Result.get_key(info["id"])) == 2
+
+    rt = Runtime.build(make_settings(), stack.redis, calls_twilio=False)
+    result, job = policy_retry.retry(rt, info["id"], "move")
+
+    assert result == "enqueued"
+    [moved] = stack.wait([job.id])
+    assert moved["outcome"]["outcome"] == "conflict_resolved"
+    assert moved["outcome"]["resolution"] == "move"
+    assert participants_of(twilio, newer) == Counter({("pair", customer, proxy): 1})
+    assert participants_of(twilio, holder) == Counter()
+    listed = stack.api.get(f"{stack.web_url}/api/v1/jobs", params={"status": "conflict"}).json()
+    assert info["id"] in [c["id"] for c in listed["jobs"]] and customer not in json.dumps(listed)
 
 
 def test_cleanup_closes_idle_conversations_once(stack, twilio):

@@ -12,7 +12,7 @@ from rq.serializers import JSONSerializer
 
 from tests.conftest import make_settings
 from workers import job_catalog, keys
-from workers.queue import ADD_RESULT_TTL, DEDUP_TTL, FAILURE_TTL, RESULT_TTL, JobQueue
+from workers.queue import DEDUP_TTL, FAILURE_TTL, RESULT_TTL, JobQueue
 
 CH = "CH" + "1" * 32
 PER_JOB_TIMES = ("created_at", "enqueued_at")
@@ -93,7 +93,7 @@ def test_a_duplicate_within_the_window_enqueues_nothing(connection):
     assert created and not again_created and again.id == first.id == job_id
     assert queue.rq.job_ids == [job_id]
     assert connection.hgetall(f"rq:job:{job_id}") == before
-    assert 0 < connection.ttl(keys.dedup(job_id)) <= DEDUP_TTL
+    assert 0 < connection.ttl(keys.job_seen(job_id)) <= DEDUP_TTL
 
 
 def test_the_window_outlives_the_finished_job(connection):
@@ -106,13 +106,25 @@ def test_the_window_outlives_the_finished_job(connection):
     assert not created and queue.rq.count == 0
 
 
+def test_a_key_an_older_release_wrote_still_refuses_the_id(connection):
+    """Before `keys.job_seen`, the window was `bindery:dedup:<job id>`: an upgrade keeps it."""
+    queue = JobQueue(connection, make_settings())
+    job_id = job_catalog.event_job_id("token-5", "")
+    connection.set(keys.dedup(job_id), 1, ex=DEDUP_TTL)  # its job finished and expired
+    _, created = queue.enqueue(job_catalog.ON_MESSAGE_ADDED, {"at": 1.0}, kind="e", job_id=job_id)
+    assert not created and queue.rq.count == 0 and not connection.exists(keys.job_seen(job_id))
+    connection.delete(keys.dedup(job_id))  # once the window is over
+    _, created = queue.enqueue(job_catalog.ON_MESSAGE_ADDED, {"at": 1.0}, kind="e", job_id=job_id)
+    assert created and queue.rq.job_ids == [job_id]
+
+
 def test_after_the_window_a_redelivery_is_accepted_again(connection):
     """Post-event jobs are idempotent and the ledger orders facts by their time, so an event that
     comes back after a day is applied again rather than lost."""
     queue = JobQueue(connection, make_settings())
     job_id = job_catalog.event_job_id("token-4", "")
     queue.enqueue(job_catalog.ON_MESSAGE_ADDED, {"at": 1.0}, kind="e", job_id=job_id)
-    connection.delete(f"rq:job:{job_id}", "rq:queue:bindery", keys.dedup(job_id))
+    connection.delete(f"rq:job:{job_id}", "rq:queue:bindery", keys.job_seen(job_id))
     _, created = queue.enqueue(job_catalog.ON_MESSAGE_ADDED, {"at": 1.0}, kind="e", job_id=job_id)
     assert created and queue.rq.job_ids == [job_id]
 
@@ -125,12 +137,13 @@ def test_a_job_that_still_exists_is_a_duplicate_without_the_key(connection):
     assert not created and queue.rq.job_ids == ["event-old"]
 
 
-def test_adds_are_kept_longer_than_other_results(connection):
+def test_adds_are_kept_as_briefly_as_other_results(connection):
+    """A conflict's record carries what asking again needs: an add need not outlive its result."""
     queue = JobQueue(connection, make_settings())
     add, _ = queue.enqueue(job_catalog.PARTICIPANT_ADD, {}, kind="participant-add", job_id="add-1")
     plain, _ = queue.enqueue(job_catalog.STATE_CHANGE, {}, kind="state-change")
     add, plain = (Job.fetch(j.id, connection=connection) for j in (add, plain))
-    assert add.result_ttl == ADD_RESULT_TTL and plain.result_ttl == RESULT_TTL
+    assert add.result_ttl == RESULT_TTL and plain.result_ttl == RESULT_TTL
 
 
 def test_no_retries_writes_no_retry_fields(connection):

@@ -28,6 +28,8 @@ def test_every_key_is_pinned():
     assert keys.reconciled() == "bindery:reconciled"
     assert keys.outcome_counts(1764633600) == "bindery:outcomes:1764633600"
     assert keys.dedup("event-0a") == "bindery:dedup:event-0a"
+    assert keys.job_seen("event-0a") == "bindery:seen:RXS4l9_h1y4rJ0mX"
+    assert len(keys.job_seen("add-" + "f" * 32)) == 29  # Redis's smallest allocation for a key
 
 
 def test_pair_ids_are_exact():

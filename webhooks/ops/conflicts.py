@@ -37,8 +37,16 @@ def conflict_list():
 def _conflict(job_id: str) -> dict | None:
     if not JOB_ID.fullmatch(job_id):
         return None
-    found = [c for c in failures.conflicts(runtime()) if c.get("job_id") == job_id]
-    return found[-1] if found else None
+    return failures.conflict(runtime(), job_id)
+
+
+def _asked_for(conflict: dict, job: dict | None) -> dict | None:
+    """The add's arguments (numbers masked): from the conflict's record, else from its job while
+    RQ has it; None when neither has them (asking again is then refused as `expired`)."""
+    request = conflict.get("request")
+    if request:
+        return failures.masked_arguments(request.get("arguments") or {})
+    return job["arguments"] if job else None
 
 
 @blueprint.get("/conflicts/<job_id>")
@@ -57,6 +65,8 @@ def conflict_page(job_id: str):
         "ops/conflict.html",
         conflict=conflict,
         job=job,
+        asked_for=_asked_for(conflict, job),
+        expired=policy_retry.RESULTS["expired"],
         policies=[
             (p, POLICY_MEANINGS[p]) for p in CONFLICT_POLICIES if p != conflict.get("policy")
         ],
@@ -72,7 +82,7 @@ def conflict_replay(job_id: str):
     result, job = policy_retry.retry(runtime(), job_id, policy)
     log.info("ops: operator %s asked %s again with %s: %s", operator(), job_id, policy, result)
     if job is None:
-        flash("RQ no longer has the original job (finished jobs are kept for a day).", "error")
+        flash(f"Not asked again: {policy_retry.RESULTS[result]}.", "error")
         return redirect(url_for("ops.conflict_page", job_id=job_id), 303)
     if result == "duplicate":
         flash(f"Already asked with {policy}: this is that job.", "ok")

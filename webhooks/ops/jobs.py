@@ -26,7 +26,7 @@ def _not_found(job_id: str):
     page = render_template(
         "ops/message.html",
         title="No such job",
-        detail="RQ keeps finished jobs for 10 minutes (adds a day) and failed ones for 30 days.",
+        detail="RQ keeps finished jobs for 10 minutes and failed ones for 30 days.",
         status=404,
     )
     return page, 404

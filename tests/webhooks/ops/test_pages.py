@@ -181,6 +181,34 @@ def test_conflicts_can_be_asked_again_with_another_policy(operator, rt):
     assert bad.status_code == 303 and rt.queue.rq.count == 2
 
 
+def test_a_conflict_whose_job_is_gone_is_asked_again_from_its_record(operator, rt):
+    arguments = {"conversation_sid": CH, "address": CUSTOMER, "proxy_address": PROXY}
+    outcome = {"outcome": "conflict", "conversation_sid": CH, "holder": OTHER, "policy": "reject"}
+    failures.record_conflict(
+        rt, "add-gone", outcome, function=job_catalog.PARTICIPANT_ADD, arguments=arguments
+    )
+    choice = page(operator, "/ops/conflicts/add-gone")  # RQ has no job of that id
+    assert 'id="policy-form"' in choice and "+1555*****01" in choice and CUSTOMER not in choice
+    response = operator.post(
+        "/ops/conflicts/add-gone/replay", data={"csrf_token": operator.csrf, "policy": "move"}
+    )
+    new = rt.queue.fetch(response.headers["Location"].rsplit("/", 1)[1])
+    assert new.kwargs == {**arguments, "policy": "move"} and new.meta["retry_of"] == "add-gone"
+
+
+def test_an_old_conflict_whose_job_is_gone_says_why_it_cannot_be_asked_again(operator, rt):
+    outcome = {"outcome": "conflict", "conversation_sid": CH, "holder": OTHER, "policy": "reject"}
+    failures.record_conflict(rt, "add-old", outcome)  # as older releases recorded it
+    choice = page(operator, "/ops/conflicts/add-old")
+    assert 'id="conflict-expired"' in choice and 'id="policy-form"' not in choice
+    response = operator.post(
+        "/ops/conflicts/add-old/replay", data={"csrf_token": operator.csrf, "policy": "move"}
+    )
+    assert response.headers["Location"].endswith("/ops/conflicts/add-old")
+    assert "older release" in page(operator, "/ops/conflicts/add-old")
+    assert rt.queue.rq.count == 0
+
+
 def test_a_pair_lookup_takes_full_numbers_and_shows_them_masked(operator, fake_redis):
     ledger = Ledger(fake_redis)
     ledger.record_conversation(OTHER, "active", at=1)
