@@ -32,7 +32,7 @@ from emulator.defaults import DATE_UPDATED_ON, MIN_TIMER_CLOSED, MIN_TIMER_INACT
 from emulator.errors import ConversationClosed, TimersRequireState
 from emulator.inbound import Inbound, InboundOutcome, PreEvent, no_pre_event
 from emulator.messages import Messages
-from emulator.paging import Listing, Page, PageRequest, select
+from emulator.paging import Page, PageRequest, select
 from emulator.participants import Participants, ParticipantSpec
 from emulator.records import (
     ACTIVE,
@@ -421,9 +421,11 @@ class Store:
         """One page of `participant_conversations`: copies of the page's items only."""
         with self.lock:
             self._services.get(service_sid)
-            found = self._participants.where(service_sid, address=address, identity=identity)
-            page = select(Listing.of(found, _participant_seq), request)
-            return page.mapped(lambda pc: (copy.copy(pc[0]), pc[1].snapshot()))
+            listing = self._participants.listing(service_sid, address=address, identity=identity)
+            conversation_of = self._participants.conversation_of
+            return select(listing, request).mapped(
+                lambda p: (copy.copy(p), conversation_of(p).snapshot())
+            )
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -577,10 +579,6 @@ class Store:
                 "conversations": len(self._conversations),
                 "bindings": len(self._index),
             }
-
-
-def _participant_seq(found: tuple[Participant, Conversation]) -> int:
-    return found[0].seq
 
 
 def _copy_configuration(configuration: AddressConfiguration) -> AddressConfiguration:

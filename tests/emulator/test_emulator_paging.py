@@ -14,7 +14,7 @@ import pytest
 
 from emulator.paging import Listing, Page, PageRequest, meta, select
 from emulator.records import Conversation
-from emulator.store import Origin, Store
+from emulator.store import Origin, ParticipantSpec, Store
 
 SERVICE = "IS" + "2" * 32
 API = Origin.api(True)
@@ -309,3 +309,24 @@ def test_listing_over_http_snapshots_each_page_only(emulator, conversations, sna
     assert len(listed) == count
     # Each of the 20 pages snapshots its 20 conversations, and nothing else does.
     assert len(snapshots) == count == len(set(snapshots))
+
+
+def test_participant_conversations_page_through_tokens_and_snapshot_each_page_only(
+    emulator, conversations, snapshots
+):
+    store, service = emulator.engine.store, emulator.config.service_sid
+    other = store.create_service("other").sid
+    agent = ParticipantSpec(identity="agent-9")
+    mine = []
+    for n in range(30):
+        if n % 4 == 0:  # the same identity in another service: not listed here
+            elsewhere = store.create_conversation(other, origin=API).sid
+            store.add_participant(other, elsewhere, agent, origin=API)
+        sid = store.create_conversation(service, origin=API).sid
+        store.add_participant(service, sid, agent, origin=API)
+        mine.append(sid)
+    store.delete_conversation(service, mine.pop(5), origin=API)
+    snapshots.clear()
+    found = conversations.participant_conversations.list(identity="agent-9", page_size=7)
+    assert [pc.conversation_sid for pc in found] == mine
+    assert sorted(snapshots) == sorted(mine)
