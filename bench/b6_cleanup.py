@@ -1,4 +1,4 @@
-"""B6: the stale-conversation cleanup scan at two sizes (10,000 and 20,000 conversations in the
+"""B6: the stale-conversation cleanup scan at two sizes (10,000 and 50,000 conversations in the
 full run: see `bench/sizes.py`), a fifth of them stale, to show how the scan's time grows.
 
 The stale ones are created first; the emulator's clock then moves past BINDERY_STALE_AFTER (6 h by

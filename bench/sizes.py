@@ -55,9 +55,7 @@ FULL = Sizes(
     b3_adds=200,
     b4_jobs=1500,
     b5_seconds=8.0,
-    # 50,000 is the size, but the emulator pages a list by filtering all of it for each
-    # page: a scan of 50,000 took it over 17 minutes of CPU. 20,000 until its paging is indexed.
-    b6_conversations=(10_000, 20_000),
+    b6_conversations=(10_000, 50_000),
 )
 
 QUICK = Sizes(

@@ -24,9 +24,10 @@ from emulator.defaults import (
 from emulator.engine import Engine
 from emulator.errors import InvalidParameter
 from emulator.messages import check_order
-from emulator.paging import PageRequest, paginate
+from emulator.paging import Page, PageRequest, meta, paginate
 from emulator.participants import ParticipantSpec
 from emulator.records import UNSET
+from emulator.states import check_state
 from emulator.webhook_events import Origin
 
 blueprint = Blueprint("api", __name__)
@@ -111,6 +112,12 @@ def _no_content() -> Response:
     return Response(status=204)
 
 
+def _page_request(max_size: int | None = None) -> PageRequest:
+    return (
+        PageRequest.parse(request.args, max_size) if max_size else PageRequest.parse(request.args)
+    )
+
+
 def _list(
     key: str,
     items: list[Any],
@@ -121,19 +128,38 @@ def _list(
     descending: bool = False,
     max_size: int | None = None,
 ) -> Response:
-    page_request = (
-        PageRequest.parse(request.args, max_size) if max_size else PageRequest.parse(request.args)
-    )
-    chunk, meta = paginate(
+    """A page of a short list, built whole for each request."""
+    chunk, page_meta = paginate(
         items,
-        page_request,
+        _page_request(max_size),
         path=request.path,
         key=key,
         position=position,
         filters=filters or [],
         descending=descending,
     )
-    return _json(resources.page(key, [render(item) for item in chunk], meta))
+    return _json(resources.page(key, [render(item) for item in chunk], page_meta))
+
+
+def _paged(
+    key: str,
+    page: Page[Any],
+    page_request: PageRequest,
+    render: Callable[[Any], dict[str, Any]],
+    *,
+    position: Callable[[Any], int],
+    filters: list[tuple[str, str]] | None = None,
+) -> Response:
+    """A page the store picked (see `Store.conversations_page`)."""
+    page_meta = meta(
+        page,
+        page_request,
+        path=request.path,
+        key=key,
+        position=position,
+        filters=filters or [],
+    )
+    return _json(resources.page(key, [render(item) for item in page.items], page_meta))
 
 
 # -- services ---------------------------------------------------------------------------------
@@ -308,13 +334,18 @@ def list_conversations(service_sid: str | None = None) -> Response:
         end = parse_date(args["EndDate"], "EndDate")
         if len(args["EndDate"].strip()) == 10:  # a bare date includes its whole day
             end += timedelta(days=1)
-    items = _engine().store.list_conversations(
-        _service(service_sid), state=args.get("State") or None, start=start, end=end
-    )
+    state, service, store = args.get("State") or None, _service(service_sid), _engine().store
+    # The state and the service are checked before the paging parameters, as they always were.
+    if state:
+        check_state(state)
+    store.get_service(service)
+    page_request = _page_request()
+    page = store.conversations_page(service, page_request, state=state, start=start, end=end)
     account, scope = _account(), resources.Scope(service_sid)
-    return _list(
+    return _paged(
         "conversations",
-        items,
+        page,
+        page_request,
         lambda c: resources.conversation(account, c, scope),
         position=lambda c: c.seq,
         filters=filters,
@@ -444,15 +475,18 @@ def create_message(conversation: str, service_sid: str | None = None) -> Respons
 @_route("/Conversations/<conversation>/Messages", "messages.list", "GET")
 def list_messages(conversation: str, service_sid: str | None = None) -> Response:
     order = check_order(request.args.get("Order") or "asc")
-    items = _engine().store.list_messages(_service(service_sid), conversation, order=order)
+    service, store = _service(service_sid), _engine().store
+    store.get_conversation(service, conversation)  # its 404 before the paging parameters' 400
+    page_request = _page_request()
+    page = store.messages_page(service, conversation, page_request, order=order)
     account, scope = _account(), resources.Scope(service_sid)
-    return _list(
+    return _paged(
         "messages",
-        items,
+        page,
+        page_request,
         lambda m: resources.message(account, m, scope),
         position=lambda m: m.seq,
         filters=[("Order", order)] if "Order" in request.args else [],
-        descending=order == "desc",
     )
 
 
@@ -473,16 +507,19 @@ def list_participant_conversations(service_sid: str | None = None) -> Response:
     address, identity = request.args.get("Address"), request.args.get("Identity")
     if bool(address) == bool(identity):
         raise InvalidParameter("Exactly one of Address and Identity is required")
-    items = _engine().store.participant_conversations(
-        _service(service_sid), address=address or None, identity=identity or None
+    service, store = _service(service_sid), _engine().store
+    store.get_service(service)  # its 404 before the paging parameters' 400
+    page_request = _page_request(MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE)
+    page = store.participant_conversations_page(
+        service, page_request, address=address or None, identity=identity or None
     )
     account, scope = _account(), resources.Scope(service_sid)
     filters = [("Address", address)] if address else [("Identity", identity or "")]
-    return _list(
+    return _paged(
         "conversations",
-        items,
+        page,
+        page_request,
         lambda pc: resources.participant_conversation(account, pc[0], pc[1], scope),
         position=lambda pc: pc[0].seq,
         filters=filters,
-        max_size=MAX_PARTICIPANT_CONVERSATIONS_PAGE_SIZE,
     )

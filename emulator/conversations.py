@@ -1,15 +1,21 @@
 """Conversations: where each one lives (its service), how it is found (SID or unique name), the
 fields a REST update changes, and what bumps date_updated. States and timers are `states.py`'s;
-participants and messages have modules of their own."""
+participants and messages have modules of their own.
+
+Each service's conversations are also kept in creation (`seq`) order, all of them and those of
+each state, so that a page of a list (`listing`) costs the page, not the service's size."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from emulator.clock import TimeSource
 from emulator.defaults import DATE_UPDATED_ON
 from emulator.errors import ConversationNotFound, UniqueNameTaken
+from emulator.in_seq_order import InSeqOrder
+from emulator.paging import Listing
 from emulator.records import ACTIVE, UNSET, Conversation, Unset
 from emulator.services import Services
 from emulator.sids import new_sid
@@ -51,6 +57,11 @@ class Conversations:
         self._by_service: dict[str, dict[str, Conversation]] = {}
         self._service_of: dict[str, str] = {}
         self._unique_names: dict[tuple[str, str], str] = {}
+        self._in_order: dict[str, InSeqOrder[Conversation]] = {}
+        self._in_state: dict[tuple[str, str], InSeqOrder[Conversation]] = {}
+        self._dates_out_of_order: set[str] = set()
+        """Services with a conversation created earlier (by the clock) than one before it (a
+        test's clock may go back): their date filters cannot bisect."""
 
     def create(
         self,
@@ -89,6 +100,11 @@ class Conversations:
             self._unique_names[(service_sid, unique_name)] = conversation.sid
         self._by_service.setdefault(service_sid, {})[conversation.sid] = conversation
         self._service_of[conversation.sid] = service_sid
+        in_order = self._in_order.setdefault(service_sid, InSeqOrder())
+        if in_order.items and now < in_order.items[-1].date_created:
+            self._dates_out_of_order.add(service_sid)
+        in_order.add(conversation)
+        self._in_state.setdefault((service_sid, state), InSeqOrder()).add(conversation)
         return conversation
 
     def draft(self, service_sid: str) -> Conversation:
@@ -139,14 +155,46 @@ class Conversations:
         end: datetime | None = None,
     ) -> list[Conversation]:
         """The service's conversations in creation order, filtered by state and creation date."""
+        listing = self.listing(service_sid, state=state, start=start, end=end)
+        return listing.after(None, len(listing.items))
+
+    def listing(
+        self,
+        service_sid: str,
+        *,
+        state: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Listing[Conversation]:
+        """The service's conversations in creation order, in `state` (None: any), created at or
+        after `start` and before `end` (None: unbounded): live records, for the lock's holder
+        to page through. 20404 for an unknown service."""
         self._services.get(service_sid)
-        return [
-            c
-            for c in self._by_service.get(service_sid, {}).values()
-            if (not state or c.state == state)
-            and (not start or c.date_created >= start)
-            and (not end or c.date_created < end)
-        ]
+        in_order = (
+            self._in_order.get(service_sid)
+            if not state
+            else self._in_state.get((service_sid, state))
+        )
+        items = in_order.items if in_order is not None else []
+        if not start and not end:
+            return Listing(items, _seq)
+        if service_sid in self._dates_out_of_order:
+
+            def created_within(c: Conversation) -> bool:
+                return (not start or c.date_created >= start) and (not end or c.date_created < end)
+
+            return Listing(items, _seq, keep=created_within)
+        lo = bisect_left(items, start, key=_created) if start else 0
+        hi = bisect_left(items, end, key=_created) if end else len(items)
+        return Listing(items, _seq, lo=lo, hi=max(lo, hi))
+
+    def set_state(self, conversation: Conversation, state: str) -> None:
+        """Move the conversation to `state` (the rules of a move are `states.py`'s)."""
+        if state == conversation.state:
+            return
+        self._in_state[(conversation.service_sid, conversation.state)].remove(conversation)
+        conversation.state = state
+        self._in_state.setdefault((conversation.service_sid, state), InSeqOrder()).add(conversation)
 
     def change(
         self,
@@ -184,6 +232,8 @@ class Conversations:
             del self._unique_names[(conversation.service_sid, conversation.unique_name)]
         del self._by_service[conversation.service_sid][conversation.sid]
         del self._service_of[conversation.sid]
+        self._in_order[conversation.service_sid].remove(conversation)
+        self._in_state[(conversation.service_sid, conversation.state)].remove(conversation)
 
     def __len__(self) -> int:
         return len(self._service_of)
@@ -192,3 +242,11 @@ class Conversations:
         holder = self._unique_names.get((service_sid, name))
         if holder is not None and holder != owner:
             raise UniqueNameTaken(f"Conversation with unique name {name!r} already exists")
+
+
+def _seq(conversation: Conversation) -> int:
+    return conversation.seq
+
+
+def _created(conversation: Conversation) -> datetime:
+    return conversation.date_created

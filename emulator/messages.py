@@ -9,6 +9,7 @@ from emulator import webhook_events
 from emulator.clock import TimeSource
 from emulator.conversations import Conversations
 from emulator.errors import ConversationClosed, InvalidParameter, NotFound
+from emulator.paging import Listing
 from emulator.records import ACTIVE, CLOSED, INACTIVE, Conversation, Message
 from emulator.sids import new_sid
 from emulator.states import States
@@ -98,3 +99,12 @@ class Messages:
         if check_order(order) == "desc":
             found.reverse()
         return found
+
+    def listing(self, conversation: Conversation, order: str = "asc") -> Listing[Message]:
+        """The conversation's messages in `order`, to page through (the live list: the lock's
+        holder only)."""
+        return Listing(conversation.messages, _seq, descending=check_order(order) == "desc")
+
+
+def _seq(message: Message) -> int:
+    return message.seq

@@ -37,6 +37,7 @@ from emulator.errors import (
     ProjectedAddressMissing,
     ProxyAddressEmpty,
 )
+from emulator.paging import Listing
 from emulator.records import CLOSED, UNSET, Conversation, Participant, Unset
 from emulator.sids import new_sid
 
@@ -256,15 +257,27 @@ class Participants:
     ) -> list[tuple[Participant, Conversation]]:
         """Every (participant, conversation) of the service where the address or identity is a
         participant, in the order the participants were added; closed conversations included."""
+        listing = self.listing(service_sid, address=address, identity=identity)
+        return [(p, self.conversation_of(p)) for p in listing.after(None, len(listing.items))]
+
+    def listing(
+        self, service_sid: str, *, address: str | None = None, identity: str | None = None
+    ) -> Listing[Participant]:
+        """The participants of `where`, to page through (`conversation_of` gives each one's
+        conversation, for the page's only)."""
         if address is not None:
             found = self._index.of_address(address)
         else:
             found = self._index.of_identity(service_sid, identity or "")
-        return [
-            (p, self._conversations.find(p.conversation_sid))
-            for p in sorted(found, key=lambda p: p.seq)
-            if p.service_sid == service_sid
-        ]
+        found.sort(key=_seq)
+
+        def in_service(participant: Participant) -> bool:
+            return participant.service_sid == service_sid
+
+        return Listing(found, _seq, keep=in_service)
+
+    def conversation_of(self, participant: Participant) -> Conversation:
+        return self._conversations.find(participant.conversation_sid)
 
 
 def is_group_mms(conversation: Conversation) -> bool:
@@ -276,3 +289,7 @@ def _group_address(participant: Participant) -> str | None:
     """The address of a Group MMS participant, None for any other."""
     binding = participant.binding
     return binding.address if binding is not None and binding.proxy_address is None else None
+
+
+def _seq(participant: Participant) -> int:
+    return participant.seq

@@ -56,7 +56,7 @@ class States:
 
     def move(self, conversation: Conversation, state: str, when: datetime) -> None:
         """Put the conversation in `state` at `when` (the caller announces it, in its order)."""
-        conversation.state = state
+        self._conversations.set_state(conversation, state)
         conversation.date_state_changed = when
         self._conversations.touch(conversation, "state", when)
         if state == CLOSED:

@@ -9,7 +9,8 @@ lock: no network, no injected latency. Post-events are handed to the publisher w
 held, which keeps them in the order the changes happened.
 
 Methods return snapshots (copies), never the live records. Every time the store writes comes
-from `clock.now()`.
+from `clock.now()`. The `*_page` methods pick one page of a list under the lock and snapshot only
+its items (`paging.select`), so a page costs its size, not the list's.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from emulator.defaults import DATE_UPDATED_ON, MIN_TIMER_CLOSED, MIN_TIMER_INACT
 from emulator.errors import ConversationClosed, TimersRequireState
 from emulator.inbound import Inbound, InboundOutcome, PreEvent, no_pre_event
 from emulator.messages import Messages
+from emulator.paging import Page, PageRequest, select
 from emulator.participants import Participants, ParticipantSpec
 from emulator.records import (
     ACTIVE,
@@ -235,6 +237,22 @@ class Store:
             found = self._conversations.in_service(service_sid, state=state, start=start, end=end)
             return [c.snapshot() for c in found]
 
+    def conversations_page(
+        self,
+        service_sid: str,
+        request: PageRequest,
+        *,
+        state: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Page[Conversation]:
+        """One page of `list_conversations`: snapshots of the page's conversations only."""
+        if state:
+            check_state(state)
+        with self.lock:
+            listing = self._conversations.listing(service_sid, state=state, start=start, end=end)
+            return select(listing, request).mapped(Conversation.snapshot)
+
     def update_conversation(
         self,
         service_sid: str,
@@ -392,6 +410,23 @@ class Store:
             found = self._participants.where(service_sid, address=address, identity=identity)
             return [(copy.copy(p), c.snapshot()) for p, c in found]
 
+    def participant_conversations_page(
+        self,
+        service_sid: str,
+        request: PageRequest,
+        *,
+        address: str | None = None,
+        identity: str | None = None,
+    ) -> Page[tuple[Participant, Conversation]]:
+        """One page of `participant_conversations`: copies of the page's items only."""
+        with self.lock:
+            self._services.get(service_sid)
+            listing = self._participants.listing(service_sid, address=address, identity=identity)
+            conversation_of = self._participants.conversation_of
+            return select(listing, request).mapped(
+                lambda p: (copy.copy(p), conversation_of(p).snapshot())
+            )
+
     # -- messages -----------------------------------------------------------------------------
 
     def add_message(
@@ -424,6 +459,14 @@ class Store:
         with self.lock:
             conversation = self._conversations.get(service_sid, key)
             return self._messages.in_order(conversation, order)
+
+    def messages_page(
+        self, service_sid: str, key: str, request: PageRequest, *, order: str = "asc"
+    ) -> Page[Message]:
+        """One page of `list_messages` (messages are immutable: no copies needed)."""
+        with self.lock:
+            conversation = self._conversations.get(service_sid, key)
+            return select(self._messages.listing(conversation, order), request)
 
     # -- address configurations ---------------------------------------------------------------
 
