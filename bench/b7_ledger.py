@@ -60,29 +60,37 @@ def _used(client: redis.Redis) -> int:
     return int(client.info("memory")["used_memory"])
 
 
-def _fill(client: redis.Redis, start: int, stop: int, at: float) -> None:
+def _fill(
+    client: redis.Redis, start: int, stop: int, at: float, records=("conversation", "pair")
+) -> None:
     """Held pairs start..stop, one per conversation, laid out as `Ledger.bind` and
-    `record_conversation` leave them."""
+    `record_conversation` leave them (`records`: the conversations', the pairs' or both)."""
     for first in range(start, stop, FILL_BATCH):
         pipe = client.pipeline(transaction=False)
         for n in range(first, min(stop, first + FILL_BATCH)):
             sid = _sid("CH", n)
             pair = keys.pair_id(_number(n), _proxy(n))
-            pipe.hset(
-                keys.conversation(sid),
-                mapping={
-                    "state": "active",
-                    "state_at": at,
-                    "created_at": at,
-                    "last_activity": at,
-                    "pairs": pair,
-                },
-            )
-            pipe.hset(
-                keys.pair(pair),
-                mapping={"holder": sid, "participant_sid": _sid("MB", n), "bound_at": at},
-            )
+            if "conversation" in records:
+                _conversation(pipe, sid, pair, at)
+            if "pair" in records:
+                pipe.hset(
+                    keys.pair(pair),
+                    mapping={"holder": sid, "participant_sid": _sid("MB", n), "bound_at": at},
+                )
         pipe.execute()
+
+
+def _conversation(pipe, sid: str, pair: str, at: float) -> None:
+    pipe.hset(
+        keys.conversation(sid),
+        mapping={
+            "state": "active",
+            "state_at": at,
+            "created_at": at,
+            "last_activity": at,
+            "pairs": pair,
+        },
+    )
 
 
 def _same_layout(client: redis.Redis, ledger: Ledger, at: float) -> None:
@@ -108,7 +116,9 @@ def _at_size(client: redis.Redis, size: int, report: Report) -> None:
     client.flushall()
     base = _used(client)
     started = time.perf_counter()
-    _fill(client, 0, size, at)
+    _fill(client, 0, size, at, records=("conversation",))
+    conversations = _used(client) - base
+    _fill(client, 0, size, at, records=("pair",))
     fill_s = time.perf_counter() - started
     used = _used(client) - base
     per_pair = used / size
@@ -127,6 +137,15 @@ def _at_size(client: redis.Redis, size: int, report: Report) -> None:
     label = f"{size:,} held pairs"
     report.row(f"{label}: Redis memory", used / MB, unit="MB", ratio=False)
     report.row(f"{label}: bytes per pair (with its conversation)", per_pair, unit="B", ratio=False)
+    report.row(
+        f"{label}: of which the conversation's hash (listing its pair)",
+        conversations / size,
+        unit="B",
+        ratio=False,
+    )
+    report.row(
+        f"{label}: of which the pair's hash", (used - conversations) / size, unit="B", ratio=False
+    )
     report.row(f"{label}: pair read p50", statistics.median(reads) * 1e6, unit="us", ratio=False)
     report.row(f"{label}: bind (Lua) p50", statistics.median(writes) * 1e6, unit="us", ratio=False)
     projected = per_pair * 1_000_000 / MB
@@ -138,6 +157,8 @@ def _at_size(client: redis.Redis, size: int, report: Report) -> None:
     report.details.setdefault("sizes", {})[str(size)] = {
         "used_bytes": used,
         "bytes_per_pair": round(per_pair, 1),
+        "bytes_per_conversation_record": round(conversations / size, 1),
+        "bytes_per_pair_record": round((used - conversations) / size, 1),
         "fill_s": round(fill_s, 2),
         "read_p50_us": round(statistics.median(reads) * 1e6, 1),
         "read_p99_us": round(sorted(reads)[int(len(reads) * 0.99)] * 1e6, 1),
@@ -187,6 +208,6 @@ def _week(client: redis.Redis, sizes: Sizes, report: Report) -> None:
         "bytes_per_retained_lifecycle": round(daily[-1] / retained, 1),
     }
     report.notes.append(
-        "the week counts the ledger only; RQ's finished jobs (kept 24 h for de-duplication) are "
-        "the larger share of Redis per lifecycle and are not pruned by the ledger"
+        "the week counts the ledger only; what RQ's jobs and the de-duplication window keep per "
+        "lifecycle is bench/job_memory.py's"
     )
