@@ -104,12 +104,12 @@ def conflict(rt: Runtime, job_id: str) -> dict | None:
 
 
 def masked_arguments(arguments: dict) -> dict:
-    """A job's arguments as operators see them: the numbers masked."""
-    shown = dict(arguments)
-    for name in ("address", "proxy_address"):
-        if shown.get(name):
-            shown[name] = mask(shown[name])
-    return shown
+    """A job's arguments as operators see them: the numbers masked (every `...address`: the
+    customer's, the proxy's, a group's projected one)."""
+    return {
+        name: mask(value) if name.endswith("address") and isinstance(value, str) else value
+        for name, value in arguments.items()
+    }
 
 
 def conflict_items(rt: Runtime, since: float = 0.0) -> list[dict]:
