@@ -192,15 +192,13 @@ class Gateway:
         """Every conversation of the service in `state`, page by page (reads are not
         write-limited)."""
         scope = self._scope(service_sid)
-        pages = self._call(
-            "conversation.list", scope.conversations.stream, state=state, page_size=100
-        )
-        while True:
-            try:
-                c = self._call("conversation.list", next, pages)
-            except StopIteration:
+        page = self._call("conversation.list", scope.conversations.page, state=state, page_size=100)
+        while True:  # one call a page, counted once
+            for c in page:
+                yield self._conversation(c)
+            if not page.next_page_url:
                 return
-            yield self._conversation(c)
+            page = self._call("conversation.list", page.next_page)
 
     def last_message_at(self, sid: str, service_sid: str = "") -> float:
         """When the conversation's newest message was created (0 when it has none)."""

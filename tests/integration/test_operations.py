@@ -9,6 +9,7 @@ import time
 from collections import Counter
 
 import pytest
+from prometheus_client import REGISTRY
 from rq.job import Job
 from rq.results import Result
 
@@ -252,3 +253,23 @@ def test_status(stack, twilio):
     assert "duplicate_attempts_avoided" in snapshot["counters"] or snapshot["counters"] is not None
     text = bindery(stack, "status")
     assert "workers:   2" in text and "ledger:" in text
+
+
+def test_the_gateway_lists_every_conversation_once_with_one_call_a_page(stack, twilio):
+    """Over HTTP with the official client: 250 conversations are 3 pages of 100, each asked for
+    once, and each conversation is yielded once (the cleanup scan and reconcile walk this)."""
+    from workers.settings import Settings
+
+    created = {twilio.conversations.v1.conversations.create().sid for _ in range(250)}
+    rt = Runtime.build(Settings.from_env(stack.env))
+    counted = {"operation": "conversation.list", "code": "ok"}
+
+    def metric() -> float:
+        return REGISTRY.get_sample_value("bindery_twilio_calls_total", counted) or 0.0
+
+    before, metric_before = stack.emulator_stats()["calls"].get("conversations.list", 0), metric()
+    listed = [c.sid for c in rt.twilio.conversations("active")]
+    calls = stack.emulator_stats()["calls"].get("conversations.list", 0) - before
+    assert len(listed) == len(created) and set(listed) == created
+    assert calls == 3
+    assert metric() - metric_before == 3  # Bindery's own count: calls, not conversations
