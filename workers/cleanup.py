@@ -10,6 +10,7 @@ job, minutes later, re-reads Twilio's facts under the conversation's lock (its s
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from workers.states import CLOSED, HOLDING_STATES, REMOVED, close, reread
 if TYPE_CHECKING:
     from workers.runtime import Runtime
 
+PAGE = 100
+"""Conversations judged at a time: the ledger's records of a page are read in one round trip."""
 DEFAULT_RATE = 10.0
 """Closes per second the cleanup schedules at most (Twilio allows 30 writes/s per service)."""
 
@@ -43,16 +46,17 @@ def find_stale(
     """Every open conversation of the service that looks idle longer than `stale_after` seconds,
     on Twilio's clock."""
     for state in HOLDING_STATES:
-        for conversation in rt.twilio.conversations(state):
-            if seen:
-                seen()
-            verdict = staleness.judge(
-                rt.clock.now(),
-                stale_after,
-                twilio=conversation,
-                ledger=rt.ledger.conversation(conversation.sid),
-            )
-            if verdict.stale:
+        listed = rt.twilio.conversations(state)
+        while page := list(itertools.islice(listed, PAGE)):
+            records = rt.ledger.conversations([c.sid for c in page])  # one round trip a page
+            for conversation, record in zip(page, records, strict=True):
+                if seen:
+                    seen()
+                verdict = staleness.judge(
+                    rt.clock.now(), stale_after, twilio=conversation, ledger=record
+                )
+                if not verdict.stale:
+                    continue
                 yield Stale(
                     conversation.sid,
                     state,

@@ -439,6 +439,18 @@ if tonumber(ARGV[1]) > v then redis.call('hset', KEYS[1], 'last_activity', ARGV[
 """
 
 
+def _conversation_record(sid: str, raw: dict) -> ConversationRecord:
+    get = {_text(k): v for k, v in raw.items()}.get
+    return ConversationRecord(
+        sid=sid,
+        state=_text(get("state")),
+        state_at=_number(get("state_at")),
+        last_activity=_number(get("last_activity")),
+        created_at=_number(get("created_at")),
+        service_sid=_text(get("service_sid")),
+    )
+
+
 class Ledger:
     def __init__(self, connection: redis.Redis):
         self.redis = connection
@@ -479,16 +491,16 @@ class Ledger:
         )
 
     def conversation(self, sid: str) -> ConversationRecord:
-        raw = self.redis.hgetall(keys.conversation(sid))
-        get = {_text(k): v for k, v in raw.items()}.get
-        return ConversationRecord(
-            sid=sid,
-            state=_text(get("state")),
-            state_at=_number(get("state_at")),
-            last_activity=_number(get("last_activity")),
-            created_at=_number(get("created_at")),
-            service_sid=_text(get("service_sid")),
-        )
+        return _conversation_record(sid, self.redis.hgetall(keys.conversation(sid)))
+
+    def conversations(self, sids: Sequence[str]) -> list[ConversationRecord]:
+        """The records of many conversations in one round trip (a scan's page of them)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hgetall(keys.conversation(sid))
+        return [
+            _conversation_record(sid, raw) for sid, raw in zip(sids, pipe.execute(), strict=True)
+        ]
 
     def pairs_of(self, sid: str) -> set[str]:
         return set(_text(self.redis.hget(keys.conversation(sid), "pairs")).split())

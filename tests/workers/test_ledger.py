@@ -183,3 +183,15 @@ def test_a_pair_let_go_again_later_is_pruned_by_its_latest_time(ledger):
     assert ledger.prune(older_than=100) == 0
     assert ledger.pair(PAIR) is not None
     assert ledger.prune(older_than=1000) == 1
+
+
+def test_many_conversations_read_at_once_are_each_as_read_alone(ledger):
+    ledger.record_conversation(A, "active", at=10, service_sid="IS" + "1" * 32)
+    ledger.set_state(B, "inactive", at=20)
+    unknown = "CH" + "9" * 32
+    assert ledger.conversations([A, unknown, B]) == [
+        ledger.conversation(A),
+        ledger.conversation(unknown),
+        ledger.conversation(B),
+    ]
+    assert [r.state for r in ledger.conversations([A, unknown, B])] == ["active", "", "inactive"]
