@@ -258,12 +258,15 @@ if not held() then
   redis.call('hset', pair_key, 'pending', marker, 'pending_at', at, 'pending_by', 'lost-lease')
   return 'lost'
 end
-local r = redis.call('hmget', pair_key, 'holder', 'pending')
-local holder, pending = r[1] or '', r[2] or ''
+local r = redis.call('hmget', pair_key, 'holder', 'pending', 'participant_sid')
+local holder, pending, psid = r[1] or '', r[2] or '', r[3] or ''
 if pending ~= expected then return 'changed' end
 if holder ~= '' then
   remove_pair(prefix .. 'conv:' .. holder, pair_id)
-  redis.call('hset', pair_key, 'released_from', holder, 'released_at', at)
+  -- The participant let go of is remembered, as a release does: a new one of the same
+  -- conversation bound in the same second is then not mistaken for the old (see _BIND).
+  redis.call('hset', pair_key, 'released_from', holder, 'released_at', at,
+    'released_participant', psid)
 end
 redis.call('hset', pair_key, 'holder', '', 'participant_sid', '', 'checked_at', at)
 redis.call('hdel', pair_key, 'pending', 'pending_at', 'pending_by')

@@ -195,3 +195,18 @@ def test_many_conversations_read_at_once_are_each_as_read_alone(ledger):
         ledger.conversation(B),
     ]
     assert [r.state for r in ledger.conversations([A, unknown, B])] == ["active", "", "inactive"]
+
+
+def test_a_new_participant_bound_in_the_second_its_holder_was_found_gone_is_kept(ledger):
+    """Twilio said nobody holds the pair (the participant was removed behind Bindery's back), so
+    the ledger let go of it; the add's own participant, created in the same second, is bound.
+    The participant let go of is remembered, as a release remembers it, so the new one is not
+    mistaken for a late word of the old (interleavings, verifying mode)."""
+    from workers.ledger import NO_FENCE
+
+    assert ledger.bind(PAIR, A, "MB1", at=10) == "ok"
+    assert ledger.mark_free(PAIR, 10, NO_FENCE, expected_pending="", marker=A) == "ok"
+    assert ledger.pair(PAIR).released_participant == "MB1"
+    assert ledger.bind(PAIR, A, "MB1", at=10) == "stale"  # the old one, late
+    assert ledger.bind(PAIR, A, "MB2", at=10) == "ok"
+    assert ledger.pairs_of(A) == {PAIR}
