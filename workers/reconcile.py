@@ -123,7 +123,7 @@ def reconcile_conversation(
                 )
                 rt.ledger.set_state(sid, current.state, current.date_updated, authoritative=True)
         participants = rt.twilio.participants(sid, service_sid)
-        found += _pairs(rt, locks, sid, participants, dry_run)
+        found += _pairs(rt, locks, sid, service_sid, participants, dry_run)
         found += _members(rt, locks, sid, participants, dry_run)
         return found
 
@@ -139,12 +139,18 @@ def _gone(rt: Runtime, record, deleted: bool, dry_run: bool) -> list[Difference]
     return [difference]
 
 
-def _pairs(rt: Runtime, locks: Locks, sid: str, participants, dry_run: bool) -> list[Difference]:
-    in_twilio = {
+def _pair_ids(participants) -> dict:
+    return {
         keys.pair_id(p.address, p.proxy_address): p
         for p in participants
         if p.address and p.proxy_address
     }
+
+
+def _pairs(
+    rt: Runtime, locks: Locks, sid: str, service_sid: str, participants, dry_run: bool
+) -> list[Difference]:
+    in_twilio = _pair_ids(participants)
     in_ledger = rt.ledger.pairs_of(sid)
     found = []
     for pair_id, participant in in_twilio.items():
@@ -154,10 +160,23 @@ def _pairs(rt: Runtime, locks: Locks, sid: str, participants, dry_run: bool) -> 
         found.append(Difference(sid, "pair_missing", _masked_pair(pair_id)))
         if not dry_run and _lock_pair(locks, pair_id):
             rt.ledger.bind(pair_id, sid, participant.sid, rt.clock.now(), locks.fence())
-    for pair_id in in_ledger - set(in_twilio):
+    extra = sorted(in_ledger - set(in_twilio))
+    if dry_run or not extra:
+        return found + [Difference(sid, "pair_extra", _masked_pair(p)) for p in extra]
+    # A job holding a pair's lock (not the conversation's) may have learned since the list was
+    # read that this conversation holds it: under the pair's lock, Twilio is asked again, and
+    # only a pair still missing there is let go of (as the participant the ledger knew).
+    locked = [pair_id for pair_id in extra if _lock_pair(locks, pair_id)]
+    read_at = rt.clock.now()
+    still_there = set(_pair_ids(rt.twilio.participants(sid, service_sid))) if locked else set()
+    for pair_id in extra:
+        if pair_id in still_there:
+            continue
         found.append(Difference(sid, "pair_extra", _masked_pair(pair_id)))
-        if not dry_run and _lock_pair(locks, pair_id):
-            rt.ledger.release(pair_id, sid, rt.clock.now(), fence=locks.fence())
+        if pair_id in locked:
+            record = rt.ledger.pair(pair_id)
+            known = record.participant_sid if record is not None else ""
+            rt.ledger.release(pair_id, sid, read_at, known, fence=locks.fence())
     return found
 
 

@@ -142,3 +142,22 @@ def test_a_pair_its_conversation_does_not_list_is_listed_again(world):
     assert ledger.pairs_of(sid) == {PAIR}
     assert change_state(world.rt, sid, "closed", world.clock.epoch())["outcome"] == "changed"
     assert not ledger.pair(PAIR).held
+
+
+def test_a_pair_learned_for_the_conversation_after_its_participants_were_read_is_kept(world):
+    """Reconcile holds the conversation's lock and has read its participants; then an SDK adds
+    the customer there, and another conversation's add (holding the pair's lock, not this
+    conversation's) learns from Twilio that this conversation holds the pair. The reconcile's
+    list is stale: the pair is asked about again under its lock, and kept."""
+    sid = known_conversation(world)
+    other = known_conversation(world)
+    run = world.start("reconcile", lambda: reconcile.reconcile_conversation(world.rt, sid))
+    run.run_past("twilio:participant.list")
+    world.sdk_add(sid, address=CUSTOMER, proxy_address=PROXY)
+    answer = add_participant(world.rt, other, CUSTOMER, PROXY, policy="reject")
+    assert answer["outcome"] == "conflict" and answer["holder"] == sid
+    assert world.rt.ledger.pair(PAIR).holder == sid
+    run.finish()
+
+    assert world.rt.ledger.pair(PAIR).holder == sid
+    assert world.rt.ledger.pairs_of(sid) == {PAIR}
