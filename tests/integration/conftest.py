@@ -19,6 +19,17 @@ def new_number() -> str:
     return f"+1555{next(_numbers):07d}"
 
 
+def conflicting_add(stack, twilio) -> tuple[dict, str, str, str, str]:
+    """A pair added to one new conversation, then asked for another with `reject`: the second
+    add's job (a conflict), the holder, the other conversation, the customer and the proxy."""
+    conversations = twilio.conversations.v1.conversations
+    holder, newer = conversations.create().sid, conversations.create().sid
+    customer, proxy = new_number(), new_number()
+    stack.wait([stack.add(holder, address=customer, proxy_address=proxy)])
+    [info] = stack.wait([stack.add(newer, address=customer, proxy_address=proxy, policy="reject")])
+    return info, holder, newer, customer, proxy
+
+
 @pytest.fixture(scope="module")
 def stack(request):
     options = getattr(request.module, "STACK", {})

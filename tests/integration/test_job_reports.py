@@ -22,7 +22,7 @@ import requests
 
 from devstack.processes import BINDERY, PrivateRedis, Process, wait_for
 from emulator.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
-from tests.integration.conftest import new_number
+from tests.integration.conftest import conflicting_add, new_number
 from tests.integration.stack import API_TOKEN
 from tests.webhooks.test_openapi import description
 from workers.queue import JobQueue
@@ -201,11 +201,7 @@ def test_the_job_endpoints_and_the_cli_agree(stack, failed_read):
 
 
 def test_conflicts_are_listed_with_the_same_names(stack, twilio):
-    conversations = twilio.conversations.v1.conversations
-    holder, newer = conversations.create().sid, conversations.create().sid
-    customer, proxy = new_number(), new_number()
-    stack.wait([stack.add(holder, address=customer, proxy_address=proxy)])
-    [info] = stack.wait([stack.add(newer, address=customer, proxy_address=proxy, policy="reject")])
+    info, holder, newer, customer, proxy = conflicting_add(stack, twilio)
     assert info["outcome"]["outcome"] == "conflict"
     listing = stack.api.get(f"{stack.web_url}/api/v1/jobs", params={"status": "conflict"}).json()
     [item] = [c for c in listing["jobs"] if c["id"] == info["id"]]

@@ -14,7 +14,7 @@ from rq.job import Job
 from rq.results import Result
 
 from tests.conftest import make_settings
-from tests.integration.conftest import new_number
+from tests.integration.conftest import conflicting_add, new_number
 from tests.integration.stack import BINDERY, Process
 from tests.integration.test_pipeline import participants_of
 from workers import keys, policy_retry
@@ -131,11 +131,7 @@ def test_replay_through_the_api(stack, twilio):
 
 
 def test_conflicts_are_listed_not_failed(stack, twilio):
-    conversations = twilio.conversations.v1.conversations
-    holder, newer = conversations.create().sid, conversations.create().sid
-    customer, proxy = new_number(), new_number()
-    stack.wait([stack.add(holder, address=customer, proxy_address=proxy)])
-    [info] = stack.wait([stack.add(newer, address=customer, proxy_address=proxy, policy="reject")])
+    info, *_ = conflicting_add(stack, twilio)
     assert info["status"] == "finished" and info["outcome"]["outcome"] == "conflict"
     listed = json.loads(bindery(stack, "jobs", "conflicts", "--json"))
     assert info["id"] in [c["id"] for c in listed]
@@ -147,11 +143,7 @@ def test_conflicts_are_listed_not_failed(stack, twilio):
 def test_a_conflict_is_asked_again_with_another_policy_after_its_job_expired(stack, twilio):
     """The worker records the add's request with the conflict: once RQ has let the finished add
     go (its result TTL, here by hand), asking again with `move` still works, from the record."""
-    conversations = twilio.conversations.v1.conversations
-    holder, newer = conversations.create().sid, conversations.create().sid
-    customer, proxy = new_number(), new_number()
-    stack.wait([stack.add(holder, address=customer, proxy_address=proxy)])
-    [info] = stack.wait([stack.add(newer, address=customer, proxy_address=proxy, policy="reject")])
+    info, holder, newer, customer, proxy = conflicting_add(stack, twilio)
     assert info["outcome"]["outcome"] == "conflict"
     assert 0 < stack.redis.ttl(Job.key_for(info["id"])) <= RESULT_TTL
     assert stack.redis.delete(Job.key_for(info["id"]), Result.get_key(info["id"])) == 2
